@@ -106,7 +106,7 @@ type Rollout struct {
 type Event struct {
 	Name        string     `json:"name,omitempty" readOnly:"true"`
 	EventID     string     `json:"eventId,omitempty" doc:"Idempotency key, unique per project"`
-	Type        EventType  `json:"type"`
+	Type        EventType  `json:"type" enum:"ISSUE_CREATED,ISSUE_APPROVAL_REQUESTED,ISSUE_SENT_BACK,ISSUE_APPROVED,PIPELINE_FAILED,PIPELINE_COMPLETED"`
 	Title       string     `json:"title,omitempty"`
 	Description string     `json:"description,omitempty"`
 	Link        string     `json:"link,omitempty"`

@@ -67,10 +67,10 @@ func (t WebhookType) SupportsDirectMessage() bool {
 // write-only: the API never returns them and the store keeps them sealed.
 type Webhook struct {
 	Name                  string      `json:"name" readOnly:"true"`
-	Type                  WebhookType `json:"type"`
+	Type                  WebhookType `json:"type" enum:"SLACK,DISCORD,TEAMS,DINGTALK,FEISHU,LARK,WECOM,GOOGLE_CHAT,CUSTOM"`
 	Title                 string      `json:"title"`
 	URLPreview            string      `json:"urlPreview" readOnly:"true" doc:"The URL with its secret parts masked"`
-	NotificationTypes     []EventType `json:"notificationTypes"`
+	NotificationTypes     []EventType `json:"notificationTypes" enum:"ISSUE_CREATED,ISSUE_APPROVAL_REQUESTED,ISSUE_SENT_BACK,ISSUE_APPROVED,PIPELINE_FAILED,PIPELINE_COMPLETED"`
 	DirectMessage         bool        `json:"directMessage"`
 	SupportsDirectMessage bool        `json:"supportsDirectMessage" readOnly:"true"`
 	HasSigningSecret      bool        `json:"hasSigningSecret" readOnly:"true"`
@@ -146,7 +146,7 @@ const (
 type Recipient struct {
 	Email string         `json:"email,omitempty"`
 	Phone string         `json:"phone,omitempty"`
-	State RecipientState `json:"state"`
+	State RecipientState `json:"state" enum:"SENT,UNMATCHED,FAILED"`
 	Error string         `json:"error,omitempty"`
 }
 
@@ -155,8 +155,8 @@ type Delivery struct {
 	Name            string        `json:"name" readOnly:"true"`
 	Event           string        `json:"event"`
 	Webhook         string        `json:"webhook"`
-	State           DeliveryState `json:"state"`
-	Route           Route         `json:"route"`
+	State           DeliveryState `json:"state" enum:"PENDING,RETRYING,SUCCEEDED,FAILED"`
+	Route           Route         `json:"route" enum:"CHANNEL,DIRECT_MESSAGE,DIRECT_MESSAGE_FALLBACK_CHANNEL"`
 	Recipients      []Recipient   `json:"recipients,omitempty"`
 	AttemptCount    int           `json:"attemptCount"`
 	NextAttemptTime *time.Time    `json:"nextAttemptTime,omitempty"`
@@ -210,7 +210,7 @@ type Attempt struct {
 	DurationMs   int64     `json:"durationMs"`
 	HTTPStatus   int       `json:"httpStatus,omitempty"`
 	PlatformCode string    `json:"platformCode,omitempty"`
-	Outcome      Outcome   `json:"outcome"`
+	Outcome      Outcome   `json:"outcome" enum:"SUCCESS,RETRYABLE,RATE_LIMITED,PERMANENT"`
 	Error        string    `json:"error,omitempty"`
 	RequestBody  string    `json:"requestBody,omitempty"`
 	ResponseBody string    `json:"responseBody,omitempty"`

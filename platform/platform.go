@@ -34,7 +34,8 @@ type Platform interface {
 type Request struct {
 	// Webhook carries the plaintext URL, signing secret and keyword.
 	Webhook *herald.Webhook
-	// Message is the rendered, platform-neutral message.
+	// Message is the platform-neutral message, already carrying the
+	// webhook's keyword (the engine applies it; platforms render it).
 	Message *message.Message
 	// Project, Event and the delivery's name and id are what CUSTOM webhooks
 	// receive verbatim (SPEC §6).
