@@ -37,7 +37,8 @@ type Config struct {
 	// (HERALD_WORKERS).
 	Workers int
 	// JobTimeout bounds the work on one delivery (HERALD_JOB_TIMEOUT); a job
-	// whose process died is taken back by another after JobTimeout + 30s.
+	// whose process died is taken back by another after JobTimeout + 10s
+	// (and up to 30s more, River's rescue interval).
 	JobTimeout time.Duration
 	// LogFormat is "text" or "json" (HERALD_LOG_FORMAT).
 	LogFormat string

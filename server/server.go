@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	qcfg := queue.Config{
 		Workers:       cfg.Workers,
 		JobTimeout:    cfg.JobTimeout,
-		RescueAfter:   cfg.JobTimeout + 30*time.Second,
+		RescueAfter:   cfg.JobTimeout + 10*time.Second,
 		FetchCooldown: 10 * time.Millisecond,
 		Logger:        logger,
 	}
