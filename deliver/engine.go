@@ -147,7 +147,7 @@ func (e *Engine) send(ctx context.Context, w *store.Work, p platform.Platform) e
 	}
 	delay := e.decide(d, res, rec)
 	if interrupted {
-		delay = 0
+		delay, rec.NextAttemptTime = 0, &rec.Now // again as soon as Herald runs
 	}
 	if err := e.Store.Record(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrStale) {
@@ -185,7 +185,7 @@ func (e *Engine) decide(d *herald.Delivery, res platform.Result, rec *store.Reco
 		}
 		if counted >= e.Schedule.Attempts() {
 			rec.State = herald.StateFailed
-			rec.LastError = fmt.Sprintf("%s (gave up after %d attempts)", res.Error, counted)
+			rec.LastError = fmt.Sprintf("%s (gave up after %s)", res.Error, plural(counted, "attempt"))
 			return 0
 		}
 		delay, _ = e.Schedule.Delay(counted, e.random)
@@ -219,4 +219,11 @@ func (e *Engine) count(platformName string, state herald.DeliveryState) {
 	if e.Metrics != nil && state.Final() {
 		e.Metrics.Deliveries.WithLabelValues(platformName, string(state)).Inc()
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

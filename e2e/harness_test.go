@@ -67,7 +67,7 @@ func newDatabase(t *testing.T, backend string) string {
 	return filepath.Join(t.TempDir(), "herald.db")
 }
 
-func testKey(t *testing.T) string {
+func testKey(t testing.TB) string {
 	key, err := secret.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

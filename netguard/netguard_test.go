@@ -785,7 +785,7 @@ func TestNewClientSettings(t *testing.T) {
 		t.Error("client has a cookie jar")
 	}
 	tr := c.Transport.(*http.Transport)
-	if tr.MaxIdleConnsPerHost != 64 || tr.IdleConnTimeout != 90*time.Second ||
+	if tr.MaxIdleConnsPerHost != 256 || tr.IdleConnTimeout != 90*time.Second ||
 		tr.TLSHandshakeTimeout != 10*time.Second || !tr.ForceAttemptHTTP2 || tr.DialContext == nil {
 		t.Errorf("transport settings: MaxIdleConnsPerHost=%d IdleConnTimeout=%v TLSHandshakeTimeout=%v ForceAttemptHTTP2=%v",
 			tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.TLSHandshakeTimeout, tr.ForceAttemptHTTP2)

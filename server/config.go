@@ -100,6 +100,7 @@ func (c *Config) IsPostgres() bool { return IsPostgresURL(c.Database) }
 
 // IsPostgresURL reports whether s is a postgres:// or postgresql:// URL.
 func IsPostgresURL(s string) bool {
+	s = strings.ToLower(s)
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 

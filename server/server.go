@@ -79,11 +79,12 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	qcfg := queue.Config{
-		Workers:       cfg.Workers,
-		JobTimeout:    cfg.JobTimeout,
-		RescueAfter:   cfg.JobTimeout + 10*time.Second,
-		FetchCooldown: 10 * time.Millisecond,
-		Logger:        logger,
+		Workers:           cfg.Workers,
+		JobTimeout:        cfg.JobTimeout,
+		RescueAfter:       cfg.JobTimeout + 10*time.Second,
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 200 * time.Millisecond,
+		Logger:            logger,
 	}
 	var b backend
 	if cfg.IsPostgres() {

@@ -10,13 +10,11 @@ import (
 )
 
 // Publish validates an event and stores it with one delivery for each
-// enabled webhook of the project that subscribes to its type; the event, its
-// deliveries and their jobs are committed before Publish returns. A repeated
+// enabled webhook of the project that subscribes to its type (as the
+// webhooks stand in the publishing transaction); the event, its deliveries
+// and their jobs are committed before Publish returns. A repeated
 // eventId returns the original event with created false and stores nothing.
 func (s *Service) Publish(ctx context.Context, projectID string, e *herald.Event) (*herald.Event, bool, error) {
-	if _, err := s.Store.GetProject(ctx, projectID); err != nil {
-		return nil, false, err
-	}
 	if err := e.Validate(); err != nil {
 		return nil, false, err
 	}
@@ -30,22 +28,21 @@ func (s *Service) Publish(ctx context.Context, projectID string, e *herald.Event
 	if e.OccurTime == nil {
 		e.OccurTime = &now
 	}
-	hooks, err := s.allWebhooks(ctx, projectID)
-	if err != nil {
-		return nil, false, err
-	}
-	var deliveries []*herald.Delivery
-	for _, w := range hooks {
-		if !w.Enabled || !w.Subscribes(e.Type) {
-			continue
+	plan := func(_ *herald.Project, hooks []*herald.Webhook) []*herald.Delivery {
+		var deliveries []*herald.Delivery
+		for _, w := range hooks {
+			if !w.Enabled || !w.Subscribes(e.Type) {
+				continue
+			}
+			deliveries = append(deliveries, &herald.Delivery{
+				ID: newID(), ProjectID: projectID, EventID: e.EventID, WebhookID: w.ID,
+				State: herald.StatePending, Route: herald.RouteChannel,
+				NextAttemptTime: &now, CreateTime: now, UpdateTime: now,
+			})
 		}
-		deliveries = append(deliveries, &herald.Delivery{
-			ID: newID(), ProjectID: projectID, EventID: e.EventID, WebhookID: w.ID,
-			State: herald.StatePending, Route: herald.RouteChannel,
-			NextAttemptTime: &now, CreateTime: now, UpdateTime: now,
-		})
+		return deliveries
 	}
-	stored, created, err := s.Store.PublishEvent(ctx, e, deliveries)
+	stored, created, err := s.Store.PublishEvent(ctx, e, plan)
 	if err != nil {
 		return nil, false, err
 	}
@@ -53,22 +50,6 @@ func (s *Service) Publish(ctx context.Context, projectID string, e *herald.Event
 		s.Metrics.EventsReceived.WithLabelValues(string(e.Type)).Inc()
 	}
 	return stored, created, nil
-}
-
-func (s *Service) allWebhooks(ctx context.Context, projectID string) ([]*herald.Webhook, error) {
-	var all []*herald.Webhook
-	page := store.Page{Size: MaxPageSize}
-	for {
-		ws, next, err := s.Store.ListWebhooks(ctx, projectID, page)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ws...)
-		if next == "" {
-			return all, nil
-		}
-		page.Token = next
-	}
 }
 
 // GetEvent returns an event with its deliveries.

@@ -46,11 +46,13 @@ type Store interface {
 	UpdateWebhook(ctx context.Context, projectID, webhookID string, update func(*herald.Webhook) error) (*herald.Webhook, error)
 	DeleteWebhook(ctx context.Context, projectID, webhookID string) error
 
-	// PublishEvent stores e, its deliveries and their queued jobs in one
-	// transaction, committed before it returns. When the project already
-	// has an event with e's id it stores nothing and returns that event
-	// with created false.
-	PublishEvent(ctx context.Context, e *herald.Event, deliveries []*herald.Delivery) (stored *herald.Event, created bool, err error)
+	// PublishEvent stores e with the deliveries plan decides on, and their
+	// queued jobs, in one transaction committed before it returns. plan is
+	// given e's project and its webhooks (without secrets) as read in that
+	// transaction. An unknown project is NOT_FOUND. When the project
+	// already has an event with e's id it stores nothing and returns that
+	// event with created false.
+	PublishEvent(ctx context.Context, e *herald.Event, plan Plan) (stored *herald.Event, created bool, err error)
 	// GetEvent returns an event with its deliveries (without attempts).
 	GetEvent(ctx context.Context, projectID, eventID string) (*herald.Event, error)
 
@@ -81,6 +83,11 @@ type Store interface {
 	// whether it stored it.
 	PutSettingIfAbsent(ctx context.Context, key string, value []byte) (bool, error)
 }
+
+// Plan decides the deliveries of an event: one per webhook that should
+// receive it. It may be called more than once (a failed batch is retried);
+// each call returns new deliveries.
+type Plan func(p *herald.Project, hooks []*herald.Webhook) []*herald.Delivery
 
 // Page selects one page of a list.
 type Page struct {

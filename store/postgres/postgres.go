@@ -60,7 +60,7 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{
-		Store: sqlstore.New[pgx.Tx](pgxDB{pool}, opts.Box, q),
+		Store: sqlstore.New[pgx.Tx](pgxDB{pool}, opts.Box, q, 4),
 		Queue: q,
 		pool:  pool,
 	}, nil
@@ -118,6 +118,7 @@ func (b *Backend) Stop(ctx context.Context) error { return b.Queue.Stop(ctx) }
 
 // Close closes the pool.
 func (b *Backend) Close() error {
+	_ = b.Store.Close()
 	b.pool.Close()
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 	"syscall"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite "modernc.org/sqlite"
 
 	"github.com/heraldhq/herald/queue"
 	"github.com/heraldhq/herald/secret"
@@ -82,7 +82,7 @@ func open(ctx context.Context, path string, lock *os.File, opts Options) (*Backe
 		return nil, err
 	}
 	return &Backend{
-		Store: sqlstore.New(sqlstore.StdDB(db), opts.Box, q),
+		Store: sqlstore.New(sqlstore.StdDB(db), opts.Box, q, 1),
 		Queue: q,
 		db:    db,
 		lock:  lock,
@@ -91,18 +91,16 @@ func open(ctx context.Context, path string, lock *os.File, opts Options) (*Backe
 
 // OpenDB opens the database file with the settings Herald relies on: WAL
 // journal, synchronous=FULL (a commit is on disk before it is
-// acknowledged), foreign keys, a busy timeout, and a single connection
-// (SQLite has one writer; River's SQLite driver asks for one connection).
+// acknowledged), foreign keys, a busy timeout, a single connection (SQLite
+// has one writer; River's SQLite driver asks for one connection), and a
+// statement cache (see stmtcache.go).
 func OpenDB(path string) (*sql.DB, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	db := sql.OpenDB(&cachingConnector{dsn: "file:" + path + "?" + q.Encode(), driver: &sqlite.Driver{}})
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
@@ -133,6 +131,7 @@ func (b *Backend) Stop(ctx context.Context) error { return b.Queue.Stop(ctx) }
 
 // Close closes the database and releases the process lock.
 func (b *Backend) Close() error {
+	_ = b.Store.Close()
 	err := b.db.Close()
 	return errors.Join(err, b.lock.Close())
 }

@@ -80,6 +80,7 @@ type stdTx struct{ tx *sql.Tx }
 func (t stdTx) Native() *sql.Tx                { return t.tx }
 func (t stdTx) Commit(context.Context) error   { return t.tx.Commit() }
 func (t stdTx) Rollback(context.Context) error { return t.tx.Rollback() }
+
 func (t stdTx) QueryRow(ctx context.Context, q string, args ...any) Row {
 	return t.tx.QueryRowContext(ctx, q, args...)
 }

@@ -35,15 +35,27 @@ type Store[TTx any] struct {
 	db    DB[TTx]
 	box   *secret.Box
 	queue Enqueuer[TTx]
+	// publishes and records group the two writes of the delivery path into
+	// shared transactions (see batcher).
+	publishes *batcher[*publishOp]
+	records   *batcher[*store.Record]
 }
 
 var _ store.Store = (*Store[any])(nil)
 
 // New returns a store over db that seals secrets with box and queues
-// delivery jobs with q.
-func New[TTx any](db DB[TTx], box *secret.Box, q Enqueuer[TTx]) *Store[TTx] {
-	return &Store[TTx]{db: db, box: box, queue: q}
+// delivery jobs with q. writers is how many transactions of the delivery
+// path may commit at once: 1 for SQLite, which has one writer; more for
+// PostgreSQL.
+func New[TTx any](db DB[TTx], box *secret.Box, q Enqueuer[TTx], writers int) *Store[TTx] {
+	s := &Store[TTx]{db: db, box: box, queue: q}
+	s.publishes = newBatcher(max(writers, 1), maxBatch, s.runPublishes)
+	s.records = newBatcher(max(writers, 1), maxBatch, s.runRecords)
+	return s
 }
+
+// maxBatch bounds the writes that share one transaction.
+const maxBatch = 64
 
 // Ping runs a trivial query.
 func (s *Store[TTx]) Ping(ctx context.Context) error {
@@ -51,8 +63,13 @@ func (s *Store[TTx]) Ping(ctx context.Context) error {
 	return s.db.QueryRow(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close does nothing: the backend that opened the pool closes it.
-func (s *Store[TTx]) Close() error { return nil }
+// Close stops the write batchers; the backend that opened the pool closes
+// it.
+func (s *Store[TTx]) Close() error {
+	s.publishes.close()
+	s.records.close()
+	return nil
+}
 
 // inTx runs f in a transaction and commits it when f returns nil.
 func (s *Store[TTx]) inTx(ctx context.Context, f func(tx Tx[TTx]) error) (err error) {
@@ -173,12 +190,18 @@ type sealedWebhook struct {
 
 func scanWebhook(row Row) (*sealedWebhook, error) {
 	var w sealedWebhook
+	return &w, scanWebhookInto(&w, row.Scan)
+}
+
+// scanWebhookInto scans the columns of webhookColumns with scan (which may
+// scan other columns first) into w.
+func scanWebhookInto(w *sealedWebhook, scan func(dest ...any) error) error {
 	var types string
 	var created, updated int64
-	err := row.Scan(&w.ProjectID, &w.ID, &w.Type, &w.Title, &w.url, &w.URLPreview, &types, &w.DirectMessage,
+	err := scan(&w.ProjectID, &w.ID, &w.Type, &w.Title, &w.url, &w.URLPreview, &types, &w.DirectMessage,
 		&w.signingSecret, &w.Keyword, &w.Enabled, &w.DisabledReason, &created, &updated)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.Name = herald.WebhookName(w.ProjectID, w.ID)
 	for _, t := range strings.Split(types, ",") {
@@ -189,7 +212,7 @@ func scanWebhook(row Row) (*sealedWebhook, error) {
 	w.SupportsDirectMessage = w.Type.SupportsDirectMessage()
 	w.HasSigningSecret = len(w.signingSecret) > 0
 	w.CreateTime, w.UpdateTime = fromMicros(created), fromMicros(updated)
-	return &w, nil
+	return nil
 }
 
 func urlAAD(w *herald.Webhook) string { return "webhook-url:" + herald.WebhookName(w.ProjectID, w.ID) }
@@ -330,18 +353,23 @@ func scanDelivery(row Row) (*herald.Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &d, fillDelivery(&d, recipients, next, delivered, created, updated)
+}
+
+// fillDelivery sets the fields of a delivery derived from its columns.
+func fillDelivery(d *herald.Delivery, recipients string, next, delivered sql.NullInt64, created, updated int64) error {
 	d.Name = herald.DeliveryName(d.ProjectID, d.ID)
 	d.Event = herald.EventName(d.ProjectID, d.EventID)
 	d.Webhook = herald.WebhookName(d.ProjectID, d.WebhookID)
 	if recipients != "" {
 		if err := json.Unmarshal([]byte(recipients), &d.Recipients); err != nil {
-			return nil, fmt.Errorf("delivery %s recipients: %w", d.ID, err)
+			return fmt.Errorf("delivery %s recipients: %w", d.ID, err)
 		}
 	}
 	d.NextAttemptTime = nullTime(next)
 	d.DeliveredTime = nullTime(delivered)
 	d.CreateTime, d.UpdateTime = fromMicros(created), fromMicros(updated)
-	return &d, nil
+	return nil
 }
 
 func recipientsJSON(rs []herald.Recipient) (string, error) {
@@ -358,50 +386,6 @@ func eventBody(e *herald.Event) ([]byte, error) {
 	c := *e
 	c.Name, c.CreateTime, c.Deliveries = "", nil, nil
 	return json.Marshal(&c)
-}
-
-// PublishEvent stores the event, its deliveries and their jobs in one
-// transaction.
-func (s *Store[TTx]) PublishEvent(ctx context.Context, e *herald.Event, deliveries []*herald.Delivery) (*herald.Event, bool, error) {
-	body, err := eventBody(e)
-	if err != nil {
-		return nil, false, fmt.Errorf("publish: %w", err)
-	}
-	created := false
-	err = s.inTx(ctx, func(tx Tx[TTx]) error {
-		n, err := tx.Exec(ctx, `INSERT INTO herald_event (project_id, id, type, body, create_time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			e.ProjectID, e.EventID, string(e.Type), string(body), micros(*e.CreateTime))
-		if err != nil {
-			return fmt.Errorf("publish: insert event: %w", err)
-		}
-		if n == 0 {
-			return nil // a repeated eventId: store nothing
-		}
-		jobs := make([]queue.Job, len(deliveries))
-		for i, d := range deliveries {
-			recipients, err := recipientsJSON(d.Recipients)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO herald_delivery (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, '', ?, ?, NULL)`,
-				d.ID, d.ProjectID, d.EventID, d.WebhookID, string(d.State), string(d.Route), recipients,
-				micros(*d.NextAttemptTime), micros(d.CreateTime), micros(d.UpdateTime))
-			if err != nil {
-				return fmt.Errorf("publish: insert delivery: %w", err)
-			}
-			jobs[i] = queue.Job{DeliveryID: d.ID}
-		}
-		if err := s.queue.Enqueue(ctx, tx.Native(), jobs...); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		created = true
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	stored, err := s.GetEvent(ctx, e.ProjectID, e.EventID)
-	return stored, created, err
 }
 
 // GetEvent returns an event with its deliveries, or NOT_FOUND.
@@ -434,6 +418,11 @@ func getEvent(ctx context.Context, q Querier, projectID, eventID string) (*heral
 	if err != nil {
 		return nil, fmt.Errorf("get event: %w", err)
 	}
+	return decodeEvent(projectID, eventID, body, created)
+}
+
+// decodeEvent rebuilds a stored event from its row.
+func decodeEvent(projectID, eventID, body string, created int64) (*herald.Event, error) {
 	var e herald.Event
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		return nil, fmt.Errorf("event %s/%s: %w", projectID, eventID, err)
@@ -546,87 +535,6 @@ func (s *Store[TTx]) RetryDelivery(ctx context.Context, projectID, deliveryID st
 		return nil, err
 	}
 	return s.GetDelivery(ctx, projectID, deliveryID)
-}
-
-// LoadWork returns a delivery with its event, project and webhook.
-func (s *Store[TTx]) LoadWork(ctx context.Context, deliveryID string) (*store.Work, error) {
-	d, err := getDelivery(ctx, s.db, deliveryID)
-	if err != nil {
-		return nil, err
-	}
-	w := &store.Work{Delivery: d}
-	if w.Project, err = s.GetProject(ctx, d.ProjectID); err != nil {
-		return nil, err
-	}
-	if w.Event, err = getEvent(ctx, s.db, d.ProjectID, d.EventID); err != nil {
-		return nil, err
-	}
-	w.Webhook, err = s.GetWebhook(ctx, d.ProjectID, d.WebhookID)
-	if herald.ErrorCode(err) == herald.CodeNotFound {
-		w.Webhook, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return w, nil
-}
-
-// Record saves one working of a delivery, if it is still at r.Generation.
-func (s *Store[TTx]) Record(ctx context.Context, r *store.Record) error {
-	recipients, err := recipientsJSON(r.Recipients)
-	if err != nil {
-		return err
-	}
-	return s.inTx(ctx, func(tx Tx[TTx]) error {
-		var gen, count int
-		var projectID, webhookID string
-		err := tx.QueryRow(ctx, `SELECT generation, attempt_count, project_id, webhook_id FROM herald_delivery WHERE id = ?`, r.DeliveryID).
-			Scan(&gen, &count, &projectID, &webhookID)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && gen != r.Generation) {
-			return store.ErrStale
-		}
-		if err != nil {
-			return fmt.Errorf("record: %w", err)
-		}
-		added, scheduled := 0, 0
-		if a := r.Attempt; a != nil {
-			added = 1
-			if r.CountsTowardSchedule {
-				scheduled = 1
-			}
-			a.Number = count + 1
-			_, err = tx.Exec(ctx, `INSERT INTO herald_attempt (delivery_id, number, target, start_time, duration_ms, http_status, platform_code, outcome, error, request_body, response_body)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.DeliveryID, a.Number, a.Target, micros(a.StartTime), a.DurationMs, a.HTTPStatus, a.PlatformCode, string(a.Outcome),
-				a.Error, herald.CutBody(a.RequestBody), herald.CutBody(a.ResponseBody))
-			if err != nil {
-				return fmt.Errorf("record attempt: %w", err)
-			}
-		}
-		var delivered any
-		if r.State == herald.StateSucceeded {
-			delivered = micros(r.Now)
-		}
-		var next any
-		if r.NextAttemptTime != nil {
-			next = micros(*r.NextAttemptTime)
-		}
-		_, err = tx.Exec(ctx, `UPDATE herald_delivery SET state = ?, route = ?, recipients = ?, attempt_count = attempt_count + ?,
-			schedule_attempts = schedule_attempts + ?, next_attempt_time = ?, last_error = ?, update_time = ?,
-			delivered_time = COALESCE(delivered_time, ?) WHERE id = ?`,
-			string(r.State), string(r.Route), recipients, added, scheduled, next, r.LastError, micros(r.Now), delivered, r.DeliveryID)
-		if err != nil {
-			return fmt.Errorf("record delivery: %w", err)
-		}
-		if r.DisableWebhook != "" {
-			_, err = tx.Exec(ctx, `UPDATE herald_webhook SET enabled = ?, disabled_reason = ?, update_time = ? WHERE project_id = ? AND id = ?`,
-				false, r.DisableWebhook, micros(r.Now), projectID, webhookID)
-			if err != nil {
-				return fmt.Errorf("disable webhook: %w", err)
-			}
-		}
-		return nil
-	})
 }
 
 // LiveDeliveries counts PENDING and RETRYING deliveries.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetryDelivery", testRetry},
 		{"DeleteProjectCascades", testDeleteCascade},
 		{"Settings", testSettings},
+		{"ConcurrentWrites", testConcurrentWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,14 +91,24 @@ func publish(t *testing.T, s store.Store, projectID, eventID string, hooks ...*h
 		Issue:      &herald.Issue{ID: "1", Title: "Add index"},
 		Recipients: []herald.User{{Email: "a@example.com"}},
 	}
-	var ds []*herald.Delivery
+	want := map[string]bool{}
 	for _, w := range hooks {
-		ds = append(ds, &herald.Delivery{
-			ID: uuid.Must(uuid.NewV7()).String(), ProjectID: projectID, EventID: eventID, WebhookID: w.ID,
-			State: herald.StatePending, Route: herald.RouteChannel, NextAttemptTime: &now, CreateTime: now, UpdateTime: now,
-		})
+		want[w.ID] = true
 	}
-	stored, created, err := s.PublishEvent(ctx(t), e, ds)
+	plan := func(p *herald.Project, all []*herald.Webhook) []*herald.Delivery {
+		var ds []*herald.Delivery
+		for _, w := range all {
+			if !want[w.ID] {
+				continue
+			}
+			ds = append(ds, &herald.Delivery{
+				ID: uuid.Must(uuid.NewV7()).String(), ProjectID: projectID, EventID: eventID, WebhookID: w.ID,
+				State: herald.StatePending, Route: herald.RouteChannel, NextAttemptTime: &now, CreateTime: now, UpdateTime: now,
+			})
+		}
+		return ds
+	}
+	stored, created, err := s.PublishEvent(ctx(t), e, plan)
 	must(t, err)
 	return stored, created
 }
@@ -233,6 +245,24 @@ func testPublish(t *testing.T, s store.Store) {
 		t.Fatal("eventId must be unique per project, not globally")
 	}
 	_, err = s.GetEvent(ctx(t), "p", "nope")
+	mustCode(t, err, herald.CodeNotFound)
+
+	// plan sees the project and its webhooks, without secrets.
+	now := t0
+	var seen []*herald.Webhook
+	var seenProject *herald.Project
+	_, _, err = s.PublishEvent(ctx(t), &herald.Event{ProjectID: "p", EventID: "evt-2", Type: herald.IssueCreated, CreateTime: &now},
+		func(p *herald.Project, hooks []*herald.Webhook) []*herald.Delivery {
+			seenProject, seen = p, hooks
+			return nil
+		})
+	must(t, err)
+	if seenProject == nil || seenProject.Title != "Project p" || len(seen) != 2 || seen[0].URL != "" || seen[0].SigningSecret != "" ||
+		seen[0].Keyword != "kw" || !seen[0].Enabled || len(seen[0].NotificationTypes) != 2 {
+		t.Fatalf("plan was given %+v and %+v", seenProject, seen)
+	}
+	_, _, err = s.PublishEvent(ctx(t), &herald.Event{ProjectID: "nope", EventID: "e", Type: herald.IssueCreated, CreateTime: &now},
+		func(*herald.Project, []*herald.Webhook) []*herald.Delivery { t.Fatal("plan called for an unknown project"); return nil })
 	mustCode(t, err, herald.CodeNotFound)
 }
 
@@ -412,5 +442,95 @@ func testSettings(t *testing.T, s store.Store) {
 	must(t, err)
 	if string(v) != "v1" {
 		t.Fatalf("setting %q", v)
+	}
+}
+
+// Writes arriving together share transactions; each must still get its own
+// answer: one of several publishes of one eventId creates it, records of
+// many deliveries each land on their own delivery.
+func testConcurrentWrites(t *testing.T, s store.Store) {
+	newProject(t, s, "p")
+	w := newWebhook(t, s, "p")
+	const n = 120
+	type result struct {
+		ev      *herald.Event
+		created bool
+		err     error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			now := t0
+			id := fmt.Sprintf("e%d", i%40) // each id published three times
+			e := &herald.Event{ProjectID: "p", EventID: id, Type: herald.IssueCreated, CreateTime: &now, Issue: &herald.Issue{ID: "1", Title: "t"}}
+			d := &herald.Delivery{ID: uuid.Must(uuid.NewV7()).String(), ProjectID: "p", EventID: id, WebhookID: w.ID,
+				State: herald.StatePending, Route: herald.RouteChannel, NextAttemptTime: &now, CreateTime: now, UpdateTime: now}
+			ev, created, err := s.PublishEvent(ctx(t), e, func(*herald.Project, []*herald.Webhook) []*herald.Delivery {
+				c := *d
+				return []*herald.Delivery{&c}
+			})
+			results[i] = result{ev, created, err}
+		})
+	}
+	wg.Wait()
+	createdByID := map[string]int{}
+	deliveryByID := map[string]string{}
+	for _, r := range results {
+		must(t, r.err)
+		if r.created {
+			createdByID[r.ev.EventID]++
+		}
+		if len(r.ev.Deliveries) != 1 {
+			t.Fatalf("event %s has %d deliveries", r.ev.EventID, len(r.ev.Deliveries))
+		}
+		if prev, ok := deliveryByID[r.ev.EventID]; ok && prev != r.ev.Deliveries[0].ID {
+			t.Fatalf("event %s answered with two different deliveries", r.ev.EventID)
+		}
+		deliveryByID[r.ev.EventID] = r.ev.Deliveries[0].ID
+	}
+	if len(createdByID) != 40 {
+		t.Fatalf("%d events created, want 40", len(createdByID))
+	}
+	for id, c := range createdByID {
+		if c != 1 {
+			t.Fatalf("event %s created %d times", id, c)
+		}
+	}
+	if live, _ := s.LiveDeliveries(ctx(t)); live != 40 {
+		t.Fatalf("%d live deliveries, want 40", live)
+	}
+	// Record every delivery at once, plus a stale record for each.
+	errs := make([]error, 80)
+	i := 0
+	for _, id := range deliveryByID {
+		for _, gen := range []int{0, 5} {
+			wg.Go(func(k int) func() {
+				return func() {
+					errs[k] = s.Record(ctx(t), &store.Record{DeliveryID: id, Generation: gen, State: herald.StateSucceeded, Route: herald.RouteChannel,
+						Attempt: &herald.Attempt{Outcome: herald.OutcomeSuccess, StartTime: t0, Target: id}, CountsTowardSchedule: true, Now: t0})
+				}
+			}(i))
+			i++
+		}
+	}
+	wg.Wait()
+	stale := 0
+	for _, err := range errs {
+		if errors.Is(err, store.ErrStale) {
+			stale++
+		} else {
+			must(t, err)
+		}
+	}
+	if stale != 40 {
+		t.Fatalf("%d stale records, want 40", stale)
+	}
+	for _, id := range deliveryByID {
+		d, err := s.GetDelivery(ctx(t), "p", id)
+		must(t, err)
+		if d.State != herald.StateSucceeded || len(d.Attempts) != 1 || d.Attempts[0].Target != id || d.Attempts[0].Number != 1 {
+			t.Fatalf("delivery %s after concurrent records: %+v", id, d)
+		}
 	}
 }
