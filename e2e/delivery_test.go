@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,6 +68,25 @@ func TestEveryEventReachesSlackAndCustom(t *testing.T) {
 		hook, err := e.c.GetWebhook(t.Context(), "payments", custom.ID)
 		if err != nil || !hook.Enabled || !hook.HasSigningSecret {
 			t.Fatalf("webhook %+v, %v", hook, err)
+		}
+		// The metrics counted it all.
+		resp, err := http.Get(e.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`herald_events_received_total{type="PIPELINE_FAILED"} 1`,
+			`herald_attempts_total{outcome="SUCCESS",platform="SLACK"} 6`,
+			`herald_attempts_total{outcome="SUCCESS",platform="CUSTOM"} 6`,
+			`herald_deliveries_total{platform="CUSTOM",state="SUCCEEDED"} 6`,
+			`herald_delivery_latency_seconds_count{platform="SLACK"} 6`,
+			`herald_queue_depth 0`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 }

@@ -262,7 +262,10 @@ func testPublish(t *testing.T, s store.Store) {
 		t.Fatalf("plan was given %+v and %+v", seenProject, seen)
 	}
 	_, _, err = s.PublishEvent(ctx(t), &herald.Event{ProjectID: "nope", EventID: "e", Type: herald.IssueCreated, CreateTime: &now},
-		func(*herald.Project, []*herald.Webhook) []*herald.Delivery { t.Fatal("plan called for an unknown project"); return nil })
+		func(*herald.Project, []*herald.Webhook) []*herald.Delivery {
+			t.Fatal("plan called for an unknown project")
+			return nil
+		})
 	mustCode(t, err, herald.CodeNotFound)
 }
 
