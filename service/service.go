@@ -42,9 +42,6 @@ func (s *Service) now() time.Time {
 // creation.
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// MaxPageSize bounds a list page.
-const MaxPageSize = 1000
-
 // ProjectCreate is the body of POST /v1/projects.
 type ProjectCreate struct {
 	ProjectID string `json:"projectId" pattern:"^[a-z][a-z0-9-]{0,62}$" doc:"Unique id of the project"`

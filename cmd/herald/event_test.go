@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/store/sqlite"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -354,5 +355,28 @@ func TestPublishCommandErrors(t *testing.T) {
 				t.Errorf("server called: %v, want %v", called, tt.called)
 			}
 		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m.db")
+	cmd := migrateCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--database", db})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "up to date") {
+		t.Fatalf("output %q", out.String())
+	}
+	conn, err := sqlite.OpenDB(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('herald_project', 'herald_delivery', 'river_job')`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("tables after migrate: %d (%v)", n, err)
 	}
 }
