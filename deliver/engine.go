@@ -29,7 +29,9 @@ type Engine struct {
 	// Client sends every request; it carries the dial-time address guard.
 	Client   *http.Client
 	Schedule Schedule
-	Metrics  *metrics.Metrics
+	// Limiter paces the sends to each webhook; nil sends without limits.
+	Limiter *Limiter
+	Metrics *metrics.Metrics
 	Logger   *slog.Logger
 	// Now and Random are the clock and the jitter source; nil means
 	// time.Now and math/rand/v2.
@@ -38,6 +40,11 @@ type Engine struct {
 }
 
 var _ queue.Handler = (*Engine)(nil)
+
+// inlineWait is the longest a worker waits for its webhook's rate limit
+// itself; a longer wait snoozes the job (no attempt is used), so that a slow
+// webhook does not hold workers that others could use.
+const inlineWait = 250 * time.Millisecond
 
 // maxRetryAfter bounds how long a platform's Retry-After can hold a
 // delivery back, so that a wrong header cannot park it for days.
@@ -81,6 +88,19 @@ func (e *Engine) HandleJob(ctx context.Context, job queue.Job) error {
 	p, ok := e.Platforms.Get(w.Webhook.Type)
 	if !ok {
 		return e.finish(ctx, d, string(w.Webhook.Type), fmt.Sprintf("Herald cannot send to %s webhooks", w.Webhook.Type))
+	}
+	if e.Limiter != nil {
+		now := e.now()
+		if wait := e.Limiter.Reserve(w.Webhook.Name, d.ID, p.Limits(), now).Sub(now); wait > 0 {
+			if wait > inlineWait {
+				return queue.Snooze(wait)
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return queue.Snooze(0)
+			}
+		}
 	}
 	return e.send(ctx, w, p)
 }
@@ -156,6 +176,11 @@ func (e *Engine) send(ctx context.Context, w *store.Work, p platform.Platform) e
 		return fmt.Errorf("deliver %s: %w", d.ID, err)
 	}
 	e.observe(w, res, took, rec)
+	if res.Outcome == herald.OutcomeRateLimited && e.Limiter != nil {
+		// The platform is throttling this webhook: hold its other
+		// deliveries too.
+		e.Limiter.Pause(hook.Name, rec.Now.Add(delay))
+	}
 	if rec.State == herald.StateRetrying {
 		return queue.Snooze(delay)
 	}

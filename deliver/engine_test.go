@@ -67,6 +67,7 @@ func (s *fakeStore) Record(ctx context.Context, r *store.Record) error {
 // fakePlatform answers every Send with send, or with result.
 type fakePlatform struct {
 	typ    herald.WebhookType
+	limits []platform.Limit
 	result platform.Result
 	send   func(ctx context.Context, req *platform.Request) platform.Result
 
@@ -76,6 +77,7 @@ type fakePlatform struct {
 
 func (p *fakePlatform) Type() herald.WebhookType { return p.typ }
 func (p *fakePlatform) CheckURL(*url.URL) error  { return nil }
+func (p *fakePlatform) Limits() []platform.Limit { return p.limits }
 func (p *fakePlatform) Send(ctx context.Context, _ *http.Client, req *platform.Request) platform.Result {
 	p.mu.Lock()
 	p.requests = append(p.requests, req)

@@ -28,6 +28,15 @@ type Platform interface {
 	// Send posts one message and classifies the answer. It never returns
 	// an error: every failure is a Result with an Outcome.
 	Send(ctx context.Context, c *http.Client, req *Request) Result
+	// Limits are the platform's rate limits for one webhook (SPEC §3); the
+	// engine sends no faster. None means no limit.
+	Limits() []Limit
+}
+
+// Limit is "at most N requests in any window of Per".
+type Limit struct {
+	N   int
+	Per time.Duration
 }
 
 // Request is one message to one webhook.

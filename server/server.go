@@ -114,10 +114,11 @@ func build(ctx context.Context, cfg Config, b backend, box *secret.Box, stdout i
 	m := metrics.New(b.LiveDeliveries)
 	client := cfg.Network.NewClient(cfg.HTTPTimeout)
 	platforms := Platforms()
+	limiter := deliver.NewLimiter()
 	engine := &deliver.Engine{
-		Store: b, Platforms: platforms, Client: client, Schedule: cfg.RetrySchedule, Metrics: m, Logger: logger,
+		Store: b, Platforms: platforms, Client: client, Schedule: cfg.RetrySchedule, Limiter: limiter, Metrics: m, Logger: logger,
 	}
-	svc := &service.Service{Store: b, Platforms: platforms, Policy: &cfg.Network, Client: client, Metrics: m}
+	svc := &service.Service{Store: b, Platforms: platforms, Policy: &cfg.Network, Client: client, Limiter: limiter, Metrics: m}
 	handler := api.New(api.Options{Service: svc, Metrics: m, TokenHash: tokenHash, Logger: logger, Version: Version})
 	return &Server{cfg: cfg, backend: b, engine: engine, handler: handler, logger: logger, Metrics: m}, nil
 }

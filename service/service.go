@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/deliver"
 	"github.com/heraldhq/herald/metrics"
 	"github.com/heraldhq/herald/netguard"
 	"github.com/heraldhq/herald/platform"
@@ -23,7 +24,9 @@ type Service struct {
 	Platforms platform.Registry
 	Policy    *netguard.Policy
 	// Client sends test messages; it carries the dial-time address guard.
-	Client  *http.Client
+	Client *http.Client
+	// Limiter paces test messages with the deliveries; nil means none.
+	Limiter *deliver.Limiter
 	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -243,6 +243,10 @@ type TestResult struct {
 	Error        string `json:"error,omitempty"`
 }
 
+// maxTestWait is how long a test message waits for its webhook's rate
+// limit before giving up.
+const maxTestWait = 10 * time.Second
+
 // TestWebhook sends a sample ISSUE_CREATED message to the webhook now and
 // returns the platform's answer. Nothing is stored.
 func (s *Service) TestWebhook(ctx context.Context, projectID, webhookID string) (*TestResult, error) {
@@ -259,6 +263,21 @@ func (s *Service) TestWebhook(ctx context.Context, projectID, webhookID string) 
 		return nil, err
 	}
 	req := sampleRequest(project, w, s.now())
+	if s.Limiter != nil {
+		// Within the webhook's rate limit, like a delivery, so that the
+		// test does not get the webhook throttled.
+		now := time.Now()
+		wait := s.Limiter.Reserve(w.Name, req.DeliveryID, p.Limits(), now).Sub(now)
+		if wait > maxTestWait {
+			s.Limiter.Release(w.Name, req.DeliveryID)
+			return &TestResult{Error: fmt.Sprintf("the webhook is at its rate limit; try again in %s", wait.Round(time.Second))}, nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	res := p.Send(ctx, s.Client, req)
 	return &TestResult{
 		OK: res.Outcome == herald.OutcomeSuccess, HTTPStatus: res.HTTPStatus, PlatformCode: res.PlatformCode, Error: res.Error,

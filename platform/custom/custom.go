@@ -35,6 +35,9 @@ func New() *Platform { return &Platform{} }
 // Type returns herald.Custom.
 func (*Platform) Type() herald.WebhookType { return herald.Custom }
 
+// Limits is none: a generic endpoint says so itself, with 429.
+func (*Platform) Limits() []platform.Limit { return nil }
+
 // CheckURL accepts every host and path: a CUSTOM endpoint can be anywhere
 // the network policy lets Herald reach.
 func (*Platform) CheckURL(*url.URL) error { return nil }

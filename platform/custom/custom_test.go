@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,19 +21,20 @@ import (
 	"github.com/heraldhq/herald/message"
 	"github.com/heraldhq/herald/platform"
 	"github.com/heraldhq/herald/platform/custom/customtest"
+	"github.com/heraldhq/herald/platform/platformtest"
 )
 
 // testSecret is the secret of the Standard Webhooks examples.
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func fixtureRequest(t herald.EventType, webhookURL string, now time.Time) *platform.Request {
-	f := newFixture(t)
+	project, event := platformtest.Fixture(t)
 	id := "dlv-" + strings.ToLower(string(t))
 	return &platform.Request{
 		Webhook:      &herald.Webhook{Type: herald.Custom, URL: webhookURL, SigningSecret: testSecret},
-		Message:      message.New(f.project, f.event),
-		Project:      f.project,
-		Event:        f.event,
+		Message:      message.New(project, event),
+		Project:      project,
+		Event:        event,
 		DeliveryName: herald.DeliveryName("payments", id),
 		DeliveryID:   id,
 		Now:          now,
@@ -42,12 +44,12 @@ func fixtureRequest(t herald.EventType, webhookURL string, now time.Time) *platf
 func TestBodyGolden(t *testing.T) {
 	for _, typ := range herald.EventTypes {
 		t.Run(string(typ), func(t *testing.T) {
-			req := fixtureRequest(typ, "", fixtureTime.Add(5*time.Second))
+			req := fixtureRequest(typ, "", platformtest.FixtureTime.Add(5*time.Second))
 			got, err := Body(req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, string(typ)+".json", got)
+			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
 			if len(req.Event.Deliveries) == 0 {
 				t.Error("Body removed the deliveries of the caller's event")
 			}

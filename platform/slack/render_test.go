@@ -4,31 +4,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform/platformtest"
 	"github.com/heraldhq/herald/platform/slack/slacktest"
 )
-
-func fixtureMessage(t herald.EventType) *message.Message {
-	f := newFixture(t)
-	return message.New(f.project, f.event).WithKeyword(f.keyword)
-}
 
 func TestRenderGolden(t *testing.T) {
 	for _, typ := range herald.EventTypes {
 		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(fixtureMessage(typ))
+			got, err := Render(platformtest.FixtureMessage(typ))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r := slacktest.Check(got); r != nil {
 				t.Errorf("Slack would refuse the payload: %v", r)
 			}
-			checkGolden(t, string(typ)+".json", got)
+			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
 		})
 	}
 }
@@ -82,8 +79,7 @@ func (r rendered) texts() map[string][]string {
 func TestRenderShowsEverything(t *testing.T) {
 	for _, typ := range herald.EventTypes {
 		t.Run(string(typ), func(t *testing.T) {
-			f := newFixture(typ)
-			m := fixtureMessage(typ)
+			m := platformtest.FixtureMessage(typ)
 			payload, err := Render(m)
 			if err != nil {
 				t.Fatal(err)
@@ -99,8 +95,8 @@ func TestRenderShowsEverything(t *testing.T) {
 			if !strings.HasPrefix(header, emoji[typ.Level()]+" "+m.Title) {
 				t.Errorf("header %q lacks the level emoji and title %q", header, m.Title)
 			}
-			if f.keyword != "" && !strings.Contains(header, f.keyword) {
-				t.Errorf("header %q lacks the keyword %q", header, f.keyword)
+			if m.Keyword != "" && !strings.Contains(header, m.Keyword) {
+				t.Errorf("header %q lacks the keyword %q", header, m.Keyword)
 			}
 			if !strings.HasPrefix(r.Text, m.Title) {
 				t.Errorf("fallback text %q does not start with the title", r.Text)
@@ -168,7 +164,7 @@ func TestFit(t *testing.T) {
 }
 
 func TestRenderLinkTargetIsSafe(t *testing.T) {
-	m := fixtureMessage(herald.IssueCreated)
+	m := platformtest.FixtureMessage(herald.IssueCreated)
 	m.Link = "https://console.example.com/a|b>c<d?x=1&y=2"
 	payload, err := Render(m)
 	if err != nil {
@@ -187,7 +183,7 @@ const markup = "<&>*_~`|中文字符😀 "
 // description of markup and Chinese to the fake Slack, which enforces the
 // Block Kit limits.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := fixtureMessage(herald.PipelineFailed)
+	m := platformtest.FixtureMessage(herald.PipelineFailed)
 	m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
 	m.Details = m.Description
 	res, srv, hook := send(t, m, nil)
@@ -347,7 +343,7 @@ func TestRenderLongLinks(t *testing.T) {
 		n                    int
 		linkedField, hasView bool
 	}{{100, true, true}, {2500, false, true}, {3500, false, false}} {
-		m := fixtureMessage(herald.IssueCreated)
+		m := platformtest.FixtureMessage(herald.IssueCreated)
 		m.Link = "https://console.example.com/" + strings.Repeat("p", tt.n)
 		payload, err := Render(m)
 		if err != nil {

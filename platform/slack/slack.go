@@ -39,6 +39,9 @@ func New() *Platform { return &Platform{} }
 // Type returns herald.Slack.
 func (*Platform) Type() herald.WebhookType { return herald.Slack }
 
+// Limits is about one message per second per webhook (platforms.md A1).
+func (*Platform) Limits() []platform.Limit { return []platform.Limit{{N: 1, Per: time.Second}} }
+
 // CheckURL accepts URLs whose host is hooks.slack.com or
 // hooks.slack-gov.com and whose path starts with /services/. Its errors name
 // the host, never the secret path.

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
 	"github.com/heraldhq/herald/platform"
+	"github.com/heraldhq/herald/platform/platformtest"
 	"github.com/heraldhq/herald/platform/slack/slacktest"
 )
 
@@ -120,7 +121,7 @@ func TestSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := fixtureMessage(herald.IssueCreated)
+			m := platformtest.FixtureMessage(herald.IssueCreated)
 			res, srv, hook := send(t, m, tt.fail)
 			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
 				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
@@ -160,7 +161,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	srv.Close()
 	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
 		Webhook: &herald.Webhook{Type: herald.Slack, URL: hook},
-		Message: fixtureMessage(herald.IssueCreated),
+		Message: platformtest.FixtureMessage(herald.IssueCreated),
 	})
 	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
 		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
@@ -175,7 +176,7 @@ func TestSendUnknownHook(t *testing.T) {
 	srv := slacktest.NewServer(t)
 	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
 		Webhook: &herald.Webhook{Type: herald.Slack, URL: srv.URL + "/services/T1/B1/revoked"},
-		Message: fixtureMessage(herald.IssueCreated),
+		Message: platformtest.FixtureMessage(herald.IssueCreated),
 	})
 	if res.Outcome != herald.OutcomePermanent || res.PlatformCode != "no_service" {
 		t.Errorf("got %s %q, want PERMANENT no_service", res.Outcome, res.PlatformCode)

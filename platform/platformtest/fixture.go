@@ -1,30 +1,29 @@
-package custom
-
-// The fixture events of the golden tests. The same file stands in
-// platform/custom so that every platform renders the same events; it belongs
-// in a shared test-fixture package once there is one.
+package platformtest
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/message"
 )
 
-// fixture is one realistic event of a type, as stored and read back.
-type fixture struct {
-	project *herald.Project
-	event   *herald.Event
-	// keyword is the webhook's keyword ("" for most types).
-	keyword string
-}
+// FixtureTime is when every fixture event occurred; its creation time is
+// two seconds later. Golden files depend on it: do not change it.
+var FixtureTime = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
 
-var fixtureTime = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+// FixtureKeyword is the webhook keyword FixtureMessage carries for
+// herald.IssueApprovalRequested (and only for it).
+const FixtureKeyword = "deploy-bot"
 
-func newFixture(t herald.EventType) fixture {
+// Fixture returns one realistic event of type typ, with its project, as
+// stored and read back: the same data for every platform, so that their
+// golden files show the same events. Each call returns new values, which
+// the caller may modify.
+func Fixture(typ herald.EventType) (*herald.Project, *herald.Event) {
 	project := &herald.Project{
 		Name: herald.ProjectName("payments"), ProjectID: "payments", Title: "Payments",
-		CreateTime: fixtureTime.Add(-90 * 24 * time.Hour), UpdateTime: fixtureTime.Add(-90 * 24 * time.Hour),
+		CreateTime: FixtureTime.Add(-90 * 24 * time.Hour), UpdateTime: FixtureTime.Add(-90 * 24 * time.Hour),
 	}
 	alice := &herald.User{Name: "Alice Chen", Email: "alice@example.com"}
 	bob := herald.User{Name: "Bob Li", Email: "bob@example.com", Phone: "+8613800138000"}
@@ -44,12 +43,12 @@ func newFixture(t herald.EventType) fixture {
 		Stage:       "prod-eu",
 		Environment: "prod",
 	}
-	occur, created := fixtureTime, fixtureTime.Add(2*time.Second)
-	id := "evt-" + string(t)
+	occur, created := FixtureTime, FixtureTime.Add(2*time.Second)
+	id := "evt-" + string(typ)
 	e := &herald.Event{
 		Name:       herald.EventName("payments", id),
 		EventID:    id,
-		Type:       t,
+		Type:       typ,
 		Actor:      alice,
 		OccurTime:  &occur,
 		CreateTime: &created,
@@ -62,14 +61,12 @@ func newFixture(t herald.EventType) fixture {
 			Route:   herald.RouteChannel,
 		}},
 	}
-	f := fixture{project: project, event: e}
-	switch t {
+	switch typ {
 	case herald.IssueCreated:
 		e.Issue, e.Environment = issue, "prod"
 	case herald.IssueApprovalRequested:
 		e.Issue, e.Environment = issue, "prod"
 		e.Recipients = []herald.User{bob, dana}
-		f.keyword = "deploy-bot"
 	case herald.IssueSentBack:
 		e.Issue, e.Environment = issue, "prod"
 		e.Comment = "Please add a rollback plan & run it on <staging> first."
@@ -90,5 +87,16 @@ func newFixture(t herald.EventType) fixture {
 	case herald.PipelineCompleted:
 		e.Rollout = rollout
 	}
-	return f
+	return project, e
+}
+
+// FixtureMessage returns the message of the Fixture event of type typ, as
+// a webhook with a keyword would receive it: the IssueApprovalRequested
+// message carries FixtureKeyword, the others none.
+func FixtureMessage(typ herald.EventType) *message.Message {
+	m := message.New(Fixture(typ))
+	if typ == herald.IssueApprovalRequested {
+		m = m.WithKeyword(FixtureKeyword)
+	}
+	return m
 }
