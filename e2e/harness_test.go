@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/heraldhq/herald/platform/platformtest"
 	"net"
 	"net/http"
 	"net/url"
@@ -81,7 +82,7 @@ func start(t *testing.T, backend string, edit ...func(*server.Config)) *env {
 	t.Helper()
 	e := &env{t: t, slack: slacktest.NewServer(t), custom: customtest.NewServer(t)}
 	e.database = newDatabase(t, backend)
-	slackURL, _ := url.Parse(e.slack.NewHook())
+	slackURL, _ := url.Parse(e.slack.NewHook(platformtest.HookOptions{}))
 	schedule, _ := deliver.ParseSchedule("200ms,200ms,200ms")
 	e.cfg = server.Config{
 		Database:      e.database,
@@ -140,7 +141,7 @@ func (e *env) project(id string) {
 // slackHook creates a SLACK webhook on a new fake hook.
 func (e *env) slackHook(project string, types ...herald.EventType) (*service.CreatedWebhook, string) {
 	e.t.Helper()
-	hook := e.slack.NewHook()
+	hook := e.slack.NewHook(platformtest.HookOptions{})
 	w, err := e.c.CreateWebhook(e.t.Context(), project, service.WebhookCreate{
 		Type: herald.Slack, Title: "Slack", URL: hook, NotificationTypes: orAll(types),
 	})

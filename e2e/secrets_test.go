@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/hex"
+	"github.com/heraldhq/herald/platform/platformtest"
 	"io"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ func TestSecretsAtRest(t *testing.T) {
 		e := start(t, backend)
 		e.project("p")
 		const urlToken = "ZQXJ-distinctive-url-token-7741"
-		hook := e.slack.NewHook() + "?" + urlToken + "=1"
+		hook := e.slack.NewHook(platformtest.HookOptions{}) + "?" + urlToken + "=1"
 		w, err := e.c.CreateWebhook(t.Context(), "p", service.WebhookCreate{
 			Type: herald.Slack, Title: "s", URL: hook, NotificationTypes: herald.EventTypes,
 		})

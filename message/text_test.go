@@ -180,3 +180,43 @@ func FuzzTruncateBytes(f *testing.F) {
 		checkTruncateBytes(t, s, max)
 	})
 }
+
+func TestFit(t *testing.T) {
+	esc := func(r rune) string {
+		switch r {
+		case '<':
+			return "&lt;"
+		case '&':
+			return "&amp;"
+		}
+		return string(r)
+	}
+	tests := []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{"a<b", 10, "a&lt;b"},
+		{"a<b", 6, "a&lt;b"},
+		{"a<b", 5, "a…"},        // "&lt;" does not fit with the ellipsis, and is not split
+		{"<<<", 9, "&lt;&lt;…"}, // 4+4+1
+		{"标题标题", 3, "标题…"},
+		{"", 3, ""},
+		{"abc", 0, ""},
+	}
+	for _, tt := range tests {
+		if got := message.Fit(tt.s, tt.max, esc); got != tt.want {
+			t.Errorf("Fit(%q, %d) = %q, want %q", tt.s, tt.max, got, tt.want)
+		}
+	}
+	// Bytes: "标" is 3 bytes, the ellipsis too.
+	if got := message.FitBytes("标题标题", 9, nil); got != "标题…" {
+		t.Errorf("FitBytes = %q", got)
+	}
+	if got := message.FitBytes("标题", 6, nil); got != "标题" {
+		t.Errorf("FitBytes within the limit = %q", got)
+	}
+	if got := message.FitBytes("abcdef", 2, nil); got != "" {
+		t.Errorf("FitBytes with no room for the ellipsis = %q", got)
+	}
+}

@@ -16,6 +16,9 @@ import (
 type Request struct {
 	Method string
 	Path   string
+	// Hook is the webhook the request went to (see Recorder.HookKey).
+	Hook   string
+	Query  url.Values
 	Header http.Header
 	Body   []byte
 	// Status and Reply are the status and body the fake answered.
@@ -51,6 +54,12 @@ type Reply struct {
 // The zero Recorder is ready to use. All its methods are safe for
 // concurrent use; it must not be copied after first use.
 type Recorder struct {
+	// HookKey names the webhook a request URL (or a URL the fake issued)
+	// belongs to, for Accepted; nil means its path. Platforms whose
+	// webhooks share a path and differ by a query token (DingTalk's
+	// access_token, WeCom's key) set it. Set it before serving.
+	HookKey func(u *url.URL) string
+
 	mu       sync.Mutex
 	requests []Request
 	accepted map[string][]json.RawMessage // by path
@@ -78,7 +87,7 @@ func (r *Recorder) Handler(answer func(req *http.Request, body []byte, readErr e
 		now := time.Now()
 		a := answer(req, body, err)
 		r.Record(Request{
-			Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body,
+			Method: req.Method, Path: req.URL.Path, Hook: r.key(req.URL), Query: req.URL.Query(), Header: req.Header.Clone(), Body: body,
 			Status: a.Status, Reply: a.Body, Refusal: a.Refusal, Accepted: a.Accepted, Time: now,
 		})
 		for k, vs := range a.Header {
@@ -135,7 +144,11 @@ func (r *Recorder) Record(req Request) {
 		if r.accepted == nil {
 			r.accepted = map[string][]json.RawMessage{}
 		}
-		r.accepted[req.Path] = append(r.accepted[req.Path], json.RawMessage(req.Body))
+		key := req.Hook
+		if key == "" {
+			key = req.Path
+		}
+		r.accepted[key] = append(r.accepted[key], json.RawMessage(req.Body))
 	}
 	if r.changed != nil {
 		close(r.changed)
@@ -150,19 +163,27 @@ func (r *Recorder) Requests() []Request {
 	return slices.Clone(r.requests)
 }
 
-// Accepted returns the bodies of the requests accepted at the path of
+// Accepted returns the bodies of the requests accepted for the webhook of
 // hookURL (a URL the fake issued, or its path), in order.
 func (r *Recorder) Accepted(hookURL string) []json.RawMessage {
-	path := hookURL
+	key := hookURL
 	if u, err := url.Parse(hookURL); err == nil {
-		path = u.Path
-	}
-	if path == "" {
-		path = "/" // what a client requests for a URL without a path
+		key = r.key(u)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.accepted[path])
+	return slices.Clone(r.accepted[key])
+}
+
+// key names the webhook of u: HookKey's answer, else u's path.
+func (r *Recorder) key(u *url.URL) string {
+	if r.HookKey != nil {
+		return r.HookKey(u)
+	}
+	if u.Path == "" {
+		return "/" // what a client requests for a URL without a path
+	}
+	return u.Path
 }
 
 // WaitAccepted waits until at least n requests were accepted at the path of

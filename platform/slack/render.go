@@ -89,18 +89,18 @@ func Render(m *message.Message) ([]byte, error) {
 		Text: &text{Type: "plain_text", Text: message.Truncate(emoji[m.Level]+" "+m.Heading(), maxHeader), Emoji: true},
 	}}
 	if strings.TrimSpace(m.Description) != "" {
-		blocks = append(blocks, block{Type: "section", Text: mrkdwn(fit(m.Description, maxSectionText, escape))})
+		blocks = append(blocks, block{Type: "section", Text: mrkdwn(message.Fit(m.Description, maxSectionText, escape))})
 	}
 	if fs := fields(m); len(fs) > 0 {
 		blocks = append(blocks, block{Type: "section", Fields: fs})
 	}
 	if d := strings.TrimSpace(m.Details); d != "" {
-		blocks = append(blocks, block{Type: "section", Text: mrkdwn("> " + fit(d, maxDetails-2, escapeQuoted))})
+		blocks = append(blocks, block{Type: "section", Text: mrkdwn("> " + message.Fit(d, maxDetails-2, escapeQuoted))})
 	}
 	if lines := m.TaskLines(); len(lines) > 0 {
 		blocks = append(blocks, block{Type: "section", Text: mrkdwn(tasks(lines))})
 	}
-	blocks = append(blocks, block{Type: "context", Elements: []any{mrkdwn(fit(m.Footer(), maxSectionText, escape))}})
+	blocks = append(blocks, block{Type: "context", Elements: []any{mrkdwn(message.Fit(m.Footer(), maxSectionText, escape))}})
 	if m.Link != "" && utf8.RuneCountInString(m.Link) <= maxURL {
 		blocks = append(blocks, block{Type: "actions", Elements: []any{
 			button{Type: "button", Text: text{Type: "plain_text", Text: "View"}, URL: m.Link},
@@ -112,7 +112,7 @@ func Render(m *message.Message) ([]byte, error) {
 		fallback += " — " + m.Description
 	}
 	p := payload{
-		Text:        fit(fallback, maxText, escape),
+		Text:        message.Fit(fallback, maxText, escape),
 		Attachments: []attachment{{Color: colors[m.Level], Blocks: blocks}},
 	}
 	var b bytes.Buffer
@@ -132,7 +132,7 @@ func fields(m *message.Message) []text {
 		if len(out) == maxFields {
 			break
 		}
-		head := "*" + fit(f.Label, 100, escape) + "*\n"
+		head := "*" + message.Fit(f.Label, 100, escape) + "*\n"
 		room := maxFieldText - utf8.RuneCountInString(head)
 		// A URL that would leave the label fewer than minLabel characters
 		// is not linked here; the "View" button still carries it if it fits.
@@ -140,11 +140,11 @@ func fields(m *message.Message) []text {
 		if f.URL != "" {
 			open := "<" + linkTarget(f.URL) + "|"
 			if labelRoom := room - utf8.RuneCountInString(open) - 1; labelRoom >= minLabel {
-				body = open + fit(f.Value, labelRoom, escape) + ">"
+				body = open + message.Fit(f.Value, labelRoom, escape) + ">"
 			}
 		}
 		if body == "" {
-			body = fit(f.Value, room, escape)
+			body = message.Fit(f.Value, room, escape)
 		}
 		out = append(out, text{Type: "mrkdwn", Text: head + body})
 	}
@@ -160,7 +160,7 @@ func tasks(lines []string) string {
 	b.WriteString(head)
 	for _, l := range lines {
 		b.WriteString(bullet)
-		b.WriteString(fit(l, share, escape))
+		b.WriteString(message.Fit(l, share, escape))
 	}
 	return b.String()
 }
@@ -191,28 +191,4 @@ func escapeQuoted(r rune) string {
 		return "\n> "
 	}
 	return escape(r)
-}
-
-// fit returns s written character by character with esc, when the result
-// has at most max characters. Otherwise it returns the longest such prefix
-// that leaves room for message.Ellipsis, then the ellipsis: the limit holds
-// after escaping and no escape is ever split. Invalid UTF-8 becomes U+FFFD.
-func fit(s string, max int, esc func(rune) string) string {
-	if max <= 0 {
-		return ""
-	}
-	var b strings.Builder
-	n, keep := 0, 0 // characters written; bytes of the longest prefix of at most max-1 characters
-	for _, r := range s {
-		e := esc(r)
-		n += utf8.RuneCountInString(e)
-		if n > max {
-			return b.String()[:keep] + message.Ellipsis
-		}
-		b.WriteString(e)
-		if n <= max-1 {
-			keep = b.Len()
-		}
-	}
-	return b.String()
 }

@@ -102,11 +102,11 @@ func TestRenderShowsEverything(t *testing.T) {
 				t.Errorf("fallback text %q does not start with the title", r.Text)
 			}
 			sections := strings.Join(texts["section"], "\n")
-			if d := fit(m.Description, maxSectionText, escape); !strings.Contains(sections, d) {
+			if d := message.Fit(m.Description, maxSectionText, escape); !strings.Contains(sections, d) {
 				t.Errorf("sections lack the description %q:\n%s", d, sections)
 			}
 			fields := strings.Join(texts["field"], "\n")
-			link := "<" + m.Link + "|" + fit(m.Subject, 1000, escape) + ">"
+			link := "<" + m.Link + "|" + message.Fit(m.Subject, 1000, escape) + ">"
 			for _, want := range []string{link, "*Project*\nPayments", "*Actor*\nAlice Chen", "*Environment*\nprod"} {
 				if !strings.Contains(fields, want) {
 					t.Errorf("fields lack %q:\n%s", want, fields)
@@ -154,11 +154,11 @@ func TestFit(t *testing.T) {
 		{"", 5, ""},
 	}
 	for _, tt := range tests {
-		if got := fit(tt.in, tt.max, escape); got != tt.want {
+		if got := message.Fit(tt.in, tt.max, escape); got != tt.want {
 			t.Errorf("fit(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
 	}
-	if got, want := "> "+fit("a\n<b", 20, escapeQuoted), "> a\n> &lt;b"; got != want {
+	if got, want := "> "+message.Fit("a\n<b", 20, escapeQuoted), "> a\n> &lt;b"; got != want {
 		t.Errorf("quoted: %q, want %q", got, want)
 	}
 }

@@ -52,7 +52,7 @@ func TestCheckURL(t *testing.T) {
 func send(t *testing.T, m *message.Message, fail func(*slacktest.Server)) (platform.Result, *slacktest.Server, string) {
 	t.Helper()
 	srv := slacktest.NewServer(t)
-	hook := srv.NewHook()
+	hook := srv.NewHook(platformtest.HookOptions{})
 	if fail != nil {
 		fail(srv)
 	}
@@ -157,7 +157,7 @@ func TestSend(t *testing.T) {
 
 func TestSendConnectionRefused(t *testing.T) {
 	srv := slacktest.NewServer(t)
-	hook := srv.NewHook()
+	hook := srv.NewHook(platformtest.HookOptions{})
 	srv.Close()
 	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
 		Webhook: &herald.Webhook{Type: herald.Slack, URL: hook},

@@ -6,6 +6,7 @@
 package customtest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -143,3 +144,27 @@ func isObject(raw json.RawMessage) bool {
 
 // pathChars are the characters of an endpoint's path.
 const pathChars = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+var _ platformtest.Fake = (*Server)(nil)
+
+// NewHook registers an endpoint verifying o.Secret, or, when o.Secret is
+// empty, one whose secret is set later with SetSecret (Herald generates
+// CUSTOM secrets).
+func (s *Server) NewHook(o platformtest.HookOptions) string {
+	if o.Secret == "" {
+		o.Secret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("placeholder-secret-set-later!"))
+	}
+	return s.NewEndpoint(o.Secret)
+}
+
+// RateLimitNext answers the next n requests 429 with Retry-After: 1.
+func (s *Server) RateLimitNext(n int) {
+	s.FailNext(n, http.StatusTooManyRequests, "slow down", http.Header{"Retry-After": {"1"}})
+}
+
+// RejectNext answers the next n requests 400; a generic endpoint has no
+// platform code.
+func (s *Server) RejectNext(n int) string {
+	s.FailNext(n, http.StatusBadRequest, "bad request", nil)
+	return ""
+}

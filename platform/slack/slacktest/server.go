@@ -53,8 +53,9 @@ func NewServer(t testing.TB) *Server {
 }
 
 // NewHook registers a new incoming webhook and returns its URL, of the form
-// s.URL + "/services/T…/B…/…" like Slack's.
-func (s *Server) NewHook() string {
+// s.URL + "/services/T…/B…/…" like Slack's. Slack webhooks have no
+// security settings: o is ignored.
+func (s *Server) NewHook(o platformtest.HookOptions) string {
 	path := "/services/T" + platformtest.RandomString(8, idChars) +
 		"/B" + platformtest.RandomString(10, idChars) +
 		"/" + platformtest.RandomString(24, tokenChars)
@@ -140,3 +141,18 @@ const (
 	idChars    = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	tokenChars = idChars + "abcdefghijklmnopqrstuvwxyz"
 )
+
+var _ platformtest.Fake = (*Server)(nil)
+
+// RateLimitNext answers the next n requests as Slack does over its limit:
+// 429, Retry-After: 1, "rate_limited".
+func (s *Server) RateLimitNext(n int) {
+	s.FailNext(n, http.StatusTooManyRequests, "rate_limited", http.Header{"Retry-After": {"1"}})
+}
+
+// RejectNext answers the next n requests as Slack does for a channel that
+// no longer exists: 404 "channel_not_found".
+func (s *Server) RejectNext(n int) string {
+	s.FailNext(n, http.StatusNotFound, "channel_not_found", nil)
+	return "channel_not_found"
+}

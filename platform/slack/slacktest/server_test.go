@@ -24,7 +24,7 @@ func post(t *testing.T, url, contentType, body string) (int, string) {
 
 func TestServerAccepts(t *testing.T) {
 	s := NewServer(t)
-	hook := s.NewHook()
+	hook := s.NewHook(platformtest.HookOptions{})
 	if !strings.HasPrefix(hook, s.URL+"/services/T") {
 		t.Errorf("hook URL %s", hook)
 	}
@@ -35,7 +35,7 @@ func TestServerAccepts(t *testing.T) {
 	if got := s.WaitMessages(t, hook, 1, time.Second); string(got[0]) != valid {
 		t.Errorf("recorded %s", got[0])
 	}
-	if other := s.NewHook(); len(s.Messages(other)) != 0 {
+	if other := s.NewHook(platformtest.HookOptions{}); len(s.Messages(other)) != 0 {
 		t.Errorf("another hook has messages")
 	}
 	reqs := s.Requests()
@@ -75,7 +75,7 @@ func TestServerRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewServer(t)
-			hook := s.NewHook()
+			hook := s.NewHook(platformtest.HookOptions{})
 			status, body := post(t, hook, tt.contentType, tt.body)
 			if status != tt.status || body != tt.code {
 				t.Errorf("got %d %q, want %d %q (%s)", status, body, tt.status, tt.code, s.Requests()[0].Refusal)
@@ -91,7 +91,7 @@ func TestServerRefuses(t *testing.T) {
 // refused before an injected failure is used up.
 func TestServerPathsAndMethods(t *testing.T) {
 	s := NewServer(t)
-	hook := s.NewHook()
+	hook := s.NewHook(platformtest.HookOptions{})
 	s.FailNext(1, 500, "rollup_error", nil)
 	if status, body := post(t, s.URL+"/services/T1/B1/unknown", "application/json", valid); status != 404 || body != "no_service" {
 		t.Errorf("unknown hook: %d %q", status, body)
@@ -107,7 +107,7 @@ func TestServerPathsAndMethods(t *testing.T) {
 func TestServerRateLimit(t *testing.T) {
 	s := NewServer(t)
 	s.SetRateLimit(2)
-	hook, other := s.NewHook(), s.NewHook()
+	hook, other := s.NewHook(platformtest.HookOptions{}), s.NewHook(platformtest.HookOptions{})
 	var statuses []int
 	for range 3 {
 		status, _ := post(t, hook, "application/json", valid)
