@@ -41,10 +41,20 @@ type Engine struct {
 
 var _ queue.Handler = (*Engine)(nil)
 
-// inlineWait is the longest a worker waits for its webhook's rate limit
-// itself; a longer wait snoozes the job (no attempt is used), so that a slow
-// webhook does not hold workers that others could use.
-const inlineWait = 250 * time.Millisecond
+// A delivery whose webhook is at its rate limit waits for its slot. A long
+// wait snoozes the job (no attempt is used) so that a slow webhook does not
+// hold workers others could use; but the queue wakes snoozed jobs late (it
+// polls; River moves long-snoozed jobs back every 5 s), and a late send
+// would crowd the next slot. So the job is woken wakeAhead early and its
+// worker sleeps the rest, to the slot.
+const (
+	inlineWait = 6 * time.Second
+	wakeAhead  = 6 * time.Second
+)
+
+// maxRateLimitBackoff bounds the doubling wait after repeated rate-limit
+// answers that name no delay.
+const maxRateLimitBackoff = 30 * time.Minute
 
 // maxRetryAfter bounds how long a platform's Retry-After can hold a
 // delivery back, so that a wrong header cannot park it for days.
@@ -93,7 +103,7 @@ func (e *Engine) HandleJob(ctx context.Context, job queue.Job) error {
 		now := e.now()
 		if wait := e.Limiter.Reserve(w.Webhook.Name, d.ID, p.Limits(), now).Sub(now); wait > 0 {
 			if wait > inlineWait {
-				return queue.Snooze(wait)
+				return queue.Snooze(wait - wakeAhead)
 			}
 			select {
 			case <-time.After(wait):
@@ -200,9 +210,14 @@ func (e *Engine) decide(d *herald.Delivery, res platform.Result, rec *store.Reco
 		rec.State = herald.StateFailed
 		return 0
 	case herald.OutcomeRateLimited:
-		// Not counted: wait as long as the platform asks, else as long
-		// as the schedule would before the next counted attempt.
+		// Not counted: wait as long as the platform asks, else as long as
+		// the schedule would before the next counted attempt, doubled for
+		// each rate-limited attempt before this one (a platform that
+		// throttles for minutes is not asked every few seconds).
 		delay = e.Schedule.Next(d.ScheduleAttempts+1, e.random)
+		for range min(d.AttemptCount-d.ScheduleAttempts, 16) {
+			delay = min(2*delay, maxRateLimitBackoff)
+		}
 	default:
 		counted := d.ScheduleAttempts
 		if rec.CountsTowardSchedule {

@@ -749,3 +749,26 @@ func TestHandleJobWithoutMetrics(t *testing.T) {
 		t.Error("the delivery did not succeed without metrics")
 	}
 }
+
+// Repeated rate-limit answers that name no delay wait longer each time.
+func TestRateLimitBackoffDoubles(t *testing.T) {
+	w := newWork()
+	w.Delivery.AttemptCount, w.Delivery.ScheduleAttempts = 3, 1 // two rate-limited attempts before
+	h := newHarness(w, platform.Result{Outcome: herald.OutcomeRateLimited, HTTPStatus: 200, PlatformCode: "130101"})
+	d, ok := snoozeOf(h.engine.HandleJob(t.Context(), job()))
+	// The schedule's next delay after one counted attempt is 1m; doubled twice.
+	if !ok || d != 4*time.Minute {
+		t.Fatalf("snooze %v, want 4m", d)
+	}
+	rec := h.onlyRecord(t)
+	if rec.CountsTowardSchedule || rec.State != herald.StateRetrying || !rec.NextAttemptTime.Equal(now.Add(4*time.Minute)) {
+		t.Fatalf("record %+v", rec)
+	}
+	// Never beyond 30 minutes.
+	w = newWork()
+	w.Delivery.AttemptCount = 40
+	h = newHarness(w, platform.Result{Outcome: herald.OutcomeRateLimited})
+	if d, _ := snoozeOf(h.engine.HandleJob(t.Context(), job())); d != 30*time.Minute {
+		t.Fatalf("snooze %v, want the 30m cap", d)
+	}
+}

@@ -20,7 +20,8 @@ import (
 // limits allow after every slot already given out — so that a backlog to
 // one webhook is spread out in order instead of waking all at once; its
 // worker snoozes the job until then, and the slot is honoured when the job
-// returns. Limits are per process: several replicas each keep their own
+// returns on time (a job that returns late gets a new slot, so that sends
+// stay as far apart as their slots). Limits are per process: several replicas each keep their own
 // count, and the platform's rate-limit answers (retried as it asks) cover
 // the rest.
 type Limiter struct {
@@ -43,6 +44,15 @@ func NewLimiter() *Limiter {
 // maxWindow is longer than any platform's window; older slots are dropped.
 const maxWindow = time.Hour
 
+// margin widens every window: platforms count requests as they arrive, and
+// two sends a window apart can arrive a little closer than that.
+const margin = 100 * time.Millisecond
+
+// lateness is how long after its slot a send still counts as on time. A
+// snoozed job can come back later than its slot (the queue polls); sending
+// then would crowd the next slot, so a late job gets a new slot instead.
+const lateness = 25 * time.Millisecond
+
 // Reserve returns when id (a delivery, or any one-off name) may send to
 // the webhook key under limits: now, or the slot it was given earlier, or a
 // new slot in the future, which stays held for id.
@@ -51,10 +61,14 @@ func (l *Limiter) Reserve(key, id string, limits []platform.Limit, now time.Time
 	defer l.mu.Unlock()
 	l.sweep(now)
 	if at, ok := l.reserved[id]; ok {
-		if !at.After(now) {
-			delete(l.reserved, id)
+		if at.After(now) {
+			return at // back early: wait for the slot
 		}
-		return at
+		delete(l.reserved, id)
+		if now.Sub(at) <= lateness {
+			return at
+		}
+		l.drop(key, at) // late: the slot passed unused; take a new one below
 	}
 	w := l.hooks[key]
 	if w == nil {
@@ -73,7 +87,7 @@ func (l *Limiter) Reserve(key, id string, limits []platform.Limit, now time.Time
 	}
 	for _, lim := range limits {
 		if n := len(w.slots); n >= lim.N {
-			if free := w.slots[n-lim.N].Add(lim.Per); free.After(at) {
+			if free := w.slots[n-lim.N].Add(lim.Per + margin); free.After(at) {
 				at = free
 			}
 		}
@@ -91,16 +105,19 @@ func (l *Limiter) Reserve(key, id string, limits []platform.Limit, now time.Time
 func (l *Limiter) Release(key, id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	at, ok := l.reserved[id]
-	if !ok {
-		return
+	if at, ok := l.reserved[id]; ok {
+		delete(l.reserved, id)
+		l.drop(key, at)
 	}
-	delete(l.reserved, id)
+}
+
+// drop removes one slot at at from key's window.
+func (l *Limiter) drop(key string, at time.Time) {
 	if w := l.hooks[key]; w != nil {
 		for i := len(w.slots) - 1; i >= 0; i-- {
 			if w.slots[i].Equal(at) {
 				w.slots = append(w.slots[:i], w.slots[i+1:]...)
-				break
+				return
 			}
 		}
 	}

@@ -224,7 +224,7 @@ func (e *env) waitDelivery(project, name string, timeout time.Duration, done fun
 			return d
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("delivery %s: still %s after %s (attempts %d, last error %q)", name, d.State, timeout, d.AttemptCount, d.LastError)
+			e.t.Fatalf("delivery %s to %s: still %s after %s (attempts %d, last error %q)", name, d.Webhook, d.State, timeout, d.AttemptCount, d.LastError)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

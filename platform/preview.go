@@ -13,6 +13,7 @@ var routeWords = map[string]bool{
 	"services": true, "api": true, "webhooks": true, "robot": true, "send": true, "open-apis": true,
 	"bot": true, "hook": true, "cgi-bin": true, "webhook": true, "spaces": true, "messages": true,
 	"powerautomate": true, "automations": true, "direct": true, "workflows": true, "webhookb2": true,
+	"triggers": true, "manual": true, "paths": true, "invoke": true,
 }
 
 // queryKeys are query parameter names shown (with masked values) in a

@@ -15,6 +15,8 @@ func TestPreview(t *testing.T) {
 		{"https://example.com/hooks/herald/deploy?token=s3cret&x=1", "https://example.com/ho…/****?token=****&****", "s3cret"},
 		{"https://example.com/h?my-secret-name=1", "https://example.com/****?****", "my-secret-name"},
 		{"https://chat.googleapis.com/v1/spaces/AAAA/messages?key=K&token=T", "https://chat.googleapis.com/v1/spaces/AA…/****?key=****&token=****", "token=T"},
+		{"https://prod-00.westus.logic.azure.com:443/workflows/0123abcd/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers&sv=1.0&sig=SIGSIGSIG", "https://prod-00.westus.logic.azure.com:443/workflows/01…/****?api-version=****&sig=****&sp=****&sv=****", "SIGSIGSIG"},
+		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=****", "693a91f6"},
 		{"::not a url", "****", ""},
 	} {
 		got := Preview(tc.in)

@@ -20,7 +20,13 @@ import (
 	"github.com/heraldhq/herald/metrics"
 	"github.com/heraldhq/herald/platform"
 	"github.com/heraldhq/herald/platform/custom"
+	"github.com/heraldhq/herald/platform/dingtalk"
+	"github.com/heraldhq/herald/platform/discord"
+	"github.com/heraldhq/herald/platform/feishu"
+	"github.com/heraldhq/herald/platform/googlechat"
 	"github.com/heraldhq/herald/platform/slack"
+	"github.com/heraldhq/herald/platform/teams"
+	"github.com/heraldhq/herald/platform/wecom"
 	"github.com/heraldhq/herald/queue"
 	"github.com/heraldhq/herald/secret"
 	"github.com/heraldhq/herald/service"
@@ -58,9 +64,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Platforms returns every platform this version of Herald sends to.
+// Platforms returns every platform Herald sends to.
 func Platforms() platform.Registry {
-	return platform.NewRegistry(slack.New(), custom.New())
+	return platform.NewRegistry(
+		slack.New(), discord.New(), teams.New(), dingtalk.New(), feishu.NewFeishu(), feishu.NewLark(),
+		wecom.New(), googlechat.New(), custom.New(),
+	)
 }
 
 // Open opens the store (migrating it), checks the secret key, settles the

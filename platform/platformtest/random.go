@@ -55,8 +55,9 @@ func randomLen(r *rand.Rand) int {
 
 // RandomMessage returns a message of a random event type whose every field
 // is random text (see RandomText), sometimes empty and sometimes tens of
-// thousands of characters long, with up to 40 failed tasks, up to 100
-// recipients, and sometimes a keyword and links. Property tests render it
+// thousands of characters long, with up to 40 failed tasks (the first of
+// them possibly huge), up to 100 recipients, and sometimes a keyword and
+// links. Property tests render it
 // and check the payload against the platform's limits.
 func RandomMessage(r *rand.Rand) *message.Message {
 	typ := herald.EventTypes[r.IntN(len(herald.EventTypes))]
@@ -74,9 +75,13 @@ func RandomMessage(r *rand.Rand) *message.Message {
 	}
 	e.Issue = &herald.Issue{ID: "1", Title: RandomText(r, randomLen(r)), Description: RandomText(r, randomLen(r)), URL: "https://console.example.com/issues/1"}
 	e.Rollout = &herald.Rollout{ID: "2", Title: RandomText(r, randomLen(r)), Stage: RandomText(r, randomLen(r)), Environment: RandomText(r, randomLen(r))}
-	for range r.IntN(40) {
+	for i := range r.IntN(40) {
+		n := r.IntN(300)
+		if i == 0 {
+			n = randomLen(r) // one task's text may be huge; forty huge ones only cost time
+		}
 		e.Rollout.FailedTasks = append(e.Rollout.FailedTasks, herald.FailedTask{
-			Name: RandomText(r, randomLen(r)), Database: RandomText(r, randomLen(r)), Error: RandomText(r, randomLen(r)),
+			Name: RandomText(r, n), Database: RandomText(r, r.IntN(100)), Error: RandomText(r, n),
 		})
 	}
 	for i := range r.IntN(100) {
