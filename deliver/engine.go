@@ -32,7 +32,7 @@ type Engine struct {
 	// Limiter paces the sends to each webhook; nil sends without limits.
 	Limiter *Limiter
 	Metrics *metrics.Metrics
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 	// Now and Random are the clock and the jitter source; nil means
 	// time.Now and math/rand/v2.
 	Now    func() time.Time
