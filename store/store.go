@@ -77,6 +77,16 @@ type Store interface {
 	// LiveDeliveries counts deliveries that are PENDING or RETRYING.
 	LiveDeliveries(ctx context.Context) (int64, error)
 
+	// GetIMSettings returns a platform's IM settings with their secrets
+	// opened, or NOT_FOUND when none are stored.
+	GetIMSettings(ctx context.Context, p herald.IMPlatform) (*herald.IMSettings, error)
+	// UpdateIMSettings reads a platform's IM settings (empty when none are
+	// stored), lets update change them, and writes them back sealed, in one
+	// transaction. An error from update aborts it and is returned as is.
+	UpdateIMSettings(ctx context.Context, p herald.IMPlatform, update func(*herald.IMSettings) error) (*herald.IMSettings, error)
+	// DeleteIMSettings removes a platform's IM settings, or is NOT_FOUND.
+	DeleteIMSettings(ctx context.Context, p herald.IMPlatform) error
+
 	// GetSetting returns a setting's value, or NOT_FOUND.
 	GetSetting(ctx context.Context, key string) ([]byte, error)
 	// PutSettingIfAbsent stores a setting unless it exists; it reports

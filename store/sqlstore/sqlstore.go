@@ -546,6 +546,77 @@ func (s *Store[TTx]) LiveDeliveries(ctx context.Context) (int64, error) {
 
 // ---- settings
 
+// ---- IM settings, one sealed JSON setting per platform
+
+func imKey(p herald.IMPlatform) string { return "im." + string(p) }
+func imAAD(p herald.IMPlatform) string { return "im-settings:" + string(p) }
+
+// GetIMSettings returns a platform's IM settings, or NOT_FOUND.
+func (s *Store[TTx]) GetIMSettings(ctx context.Context, p herald.IMPlatform) (*herald.IMSettings, error) {
+	return s.getIMSettings(ctx, s.db, p)
+}
+
+func (s *Store[TTx]) getIMSettings(ctx context.Context, q Querier, p herald.IMPlatform) (*herald.IMSettings, error) {
+	var sealed []byte
+	err := q.QueryRow(ctx, `SELECT value FROM herald_setting WHERE key = ?`, imKey(p)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, herald.NotFoundf("the %s integration is not configured", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s settings: %w", p, err)
+	}
+	plain, err := s.box.Open(sealed, imAAD(p))
+	if err != nil {
+		return nil, fmt.Errorf("%s settings: %w", p, err)
+	}
+	var out herald.IMSettings
+	if err := json.Unmarshal([]byte(plain), &out); err != nil {
+		return nil, fmt.Errorf("%s settings: %w", p, err)
+	}
+	return &out, nil
+}
+
+// UpdateIMSettings changes a platform's IM settings in one transaction.
+func (s *Store[TTx]) UpdateIMSettings(ctx context.Context, p herald.IMPlatform, update func(*herald.IMSettings) error) (*herald.IMSettings, error) {
+	var out *herald.IMSettings
+	err := s.inTx(ctx, func(tx Tx[TTx]) error {
+		cur, err := s.getIMSettings(ctx, tx, p)
+		if herald.ErrorCode(err) == herald.CodeNotFound {
+			cur, err = &herald.IMSettings{}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := update(cur); err != nil {
+			return err
+		}
+		plain, err := json.Marshal(cur)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO herald_setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			imKey(p), s.box.Seal(string(plain), imAAD(p)))
+		if err != nil {
+			return fmt.Errorf("update %s settings: %w", p, err)
+		}
+		out = cur
+		return nil
+	})
+	return out, err
+}
+
+// DeleteIMSettings removes a platform's IM settings.
+func (s *Store[TTx]) DeleteIMSettings(ctx context.Context, p herald.IMPlatform) error {
+	n, err := s.db.Exec(ctx, `DELETE FROM herald_setting WHERE key = ?`, imKey(p))
+	if err != nil {
+		return fmt.Errorf("delete %s settings: %w", p, err)
+	}
+	if n == 0 {
+		return herald.NotFoundf("the %s integration is not configured", p)
+	}
+	return nil
+}
+
 // GetSetting returns a setting, or NOT_FOUND.
 func (s *Store[TTx]) GetSetting(ctx context.Context, key string) ([]byte, error) {
 	var v []byte

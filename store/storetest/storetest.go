@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteProjectCascades", testDeleteCascade},
 		{"Settings", testSettings},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"IMSettings", testIMSettings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,5 +536,53 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 		if d.State != herald.StateSucceeded || len(d.Attempts) != 1 || d.Attempts[0].Target != id || d.Attempts[0].Number != 1 {
 			t.Fatalf("delivery %s after concurrent records: %+v", id, d)
 		}
+	}
+}
+
+func testIMSettings(t *testing.T, s store.Store) {
+	_, err := s.GetIMSettings(ctx(t), herald.IMSlack)
+	mustCode(t, err, herald.CodeNotFound)
+	mustCode(t, s.DeleteIMSettings(ctx(t), herald.IMSlack), herald.CodeNotFound)
+	got, err := s.UpdateIMSettings(ctx(t), herald.IMSlack, func(in *herald.IMSettings) error {
+		if *in != (herald.IMSettings{}) {
+			t.Fatalf("new settings start empty, got %+v", in)
+		}
+		in.Token = "xoxb-1"
+		return nil
+	})
+	must(t, err)
+	if got.Token != "xoxb-1" {
+		t.Fatalf("update returned %+v", got)
+	}
+	_, err = s.UpdateIMSettings(ctx(t), herald.IMWeCom, func(in *herald.IMSettings) error {
+		in.CorpID, in.AgentID, in.Secret = "ww1", 1000002, "s"
+		return nil
+	})
+	must(t, err)
+	// An update sees the stored values; another platform is untouched.
+	_, err = s.UpdateIMSettings(ctx(t), herald.IMSlack, func(in *herald.IMSettings) error {
+		if in.Token != "xoxb-1" {
+			t.Fatalf("update saw %+v", in)
+		}
+		in.Token = "xoxb-2"
+		return nil
+	})
+	must(t, err)
+	boom := errors.New("boom")
+	if _, err := s.UpdateIMSettings(ctx(t), herald.IMSlack, func(in *herald.IMSettings) error { in.Token = "lost"; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("aborted update: %v", err)
+	}
+	slack, err := s.GetIMSettings(ctx(t), herald.IMSlack)
+	must(t, err)
+	wecom, err := s.GetIMSettings(ctx(t), herald.IMWeCom)
+	must(t, err)
+	if slack.Token != "xoxb-2" || wecom.CorpID != "ww1" || wecom.AgentID != 1000002 || wecom.Secret != "s" {
+		t.Fatalf("slack %+v wecom %+v", slack, wecom)
+	}
+	must(t, s.DeleteIMSettings(ctx(t), herald.IMSlack))
+	_, err = s.GetIMSettings(ctx(t), herald.IMSlack)
+	mustCode(t, err, herald.CodeNotFound)
+	if _, err := s.GetIMSettings(ctx(t), herald.IMWeCom); err != nil {
+		t.Fatalf("deleting slack removed wecom: %v", err)
 	}
 }
