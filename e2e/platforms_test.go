@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/platform/custom/customtest"
 	"github.com/heraldhq/herald/platform/dingtalk/dingtalktest"
 	"github.com/heraldhq/herald/platform/discord/discordtest"
@@ -181,4 +182,45 @@ func deliveryFor(t *testing.T, ev *herald.Event, webhook string) string {
 	}
 	t.Fatalf("event %s has no delivery to %s", ev.Name, webhook)
 	return ""
+}
+
+// The test button sends a sample message now and returns the platform's
+// answer, for every platform: accepted, and refused with its code.
+func TestTestButton(t *testing.T) {
+	fs := fakes(t)
+	e := startWithFakes(t, "sqlite", fs)
+	e.project("p")
+	for _, f := range fs {
+		if f.typ == herald.Lark {
+			continue
+		}
+		t.Run(string(f.typ), func(t *testing.T) {
+			w, hookURL := e.hook("p", f)
+			res, err := e.c.TestWebhook(t.Context(), "p", w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK || res.Error != "" || res.HTTPStatus < 200 || res.HTTPStatus > 299 {
+				t.Fatalf("test message: %+v", res)
+			}
+			got := f.fake.Accepted(hookURL)
+			if len(got) != 1 || (f.typ != herald.Custom && !strings.Contains(string(got[0]), "Test message from Herald")) {
+				t.Fatalf("the platform got %d messages: %s", len(got), got)
+			}
+			code := f.fake.RejectNext(1)
+			time.Sleep(1200 * time.Millisecond) // Slack and Google Chat take one a second
+			res, err = e.c.TestWebhook(t.Context(), "p", w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK || res.PlatformCode != code || res.Error == "" {
+				t.Fatalf("refused test message: %+v, want platform code %q", res, code)
+			}
+			// Nothing is recorded: a test is not a delivery.
+			ds, _, err := e.c.ListDeliveries(t.Context(), "p", client.DeliveryFilter{Webhook: w.ID}, client.Page{})
+			if err != nil || len(ds) != 0 {
+				t.Fatalf("the test created %d deliveries (%v)", len(ds), err)
+			}
+		})
+	}
 }

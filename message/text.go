@@ -2,6 +2,7 @@ package message
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -80,6 +81,54 @@ func fit(s string, max int, esc func(rune) string, size func(string) int) string
 		if n <= room {
 			keep = b.Len()
 		}
+	}
+	return b.String()
+}
+
+// EscapeHTML writes one character for a markup that reads &, < and > as
+// HTML (Slack mrkdwn, Teams and Google Chat card text): those three become
+// entities, every other character stays as it is. It is an esc for Fit, so
+// an entity is never cut.
+func EscapeHTML(r rune) string {
+	switch r {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	}
+	return string(r)
+}
+
+// OneLine writes one character of plain text that is shown on one line:
+// line breaks and tabs become spaces, and other control characters, which
+// no platform shows, are dropped. It is an esc for Fit.
+func OneLine(r rune) string {
+	switch {
+	case r == '\n' || r == '\t':
+		return " "
+	case unicode.IsControl(r):
+		return ""
+	}
+	return string(r)
+}
+
+// PercentEncode returns s with every byte that escape reports written as
+// %XX (upper-case hex): how a platform makes a link safe inside its markup
+// without changing where it leads.
+func PercentEncode(s string, escape func(c byte) bool) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if escape(c) {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
 	}
 	return b.String()
 }

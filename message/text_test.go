@@ -220,3 +220,22 @@ func TestFit(t *testing.T) {
 		t.Errorf("FitBytes with no room for the ellipsis = %q", got)
 	}
 }
+
+func TestEscapeHTML(t *testing.T) {
+	if got, want := message.Fit(`a<b>&c"'`, 100, message.EscapeHTML), `a&lt;b&gt;&amp;c"'`; got != want {
+		t.Errorf("EscapeHTML: %q, want %q", got, want)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	if got, want := message.Fit("a\nb\tc\x00d\x1b\u0085e\u2028f", 100, message.OneLine), "a b cde\u2028f"; got != want {
+		t.Errorf("OneLine: %q, want %q", got, want)
+	}
+}
+
+func TestPercentEncode(t *testing.T) {
+	notLetter := func(c byte) bool { return c < 'a' || c > 'z' }
+	if got, want := message.PercentEncode("a b(é)z", notLetter), "a%20b%28%C3%A9%29z"; got != want {
+		t.Errorf("PercentEncode: %q, want %q", got, want)
+	}
+}

@@ -51,6 +51,18 @@ func Post(ctx context.Context, c *http.Client, target string, header http.Header
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
+// Exchange posts body to target with header (see Post) and has classify
+// read the answer, as of when it arrived. A request that got no answer is
+// a TransportFailure. Its Result never contains the URL.
+func Exchange(ctx context.Context, c *http.Client, target string, header http.Header, body []byte,
+	classify func(resp *Response, requestBody []byte, now time.Time) Result) Result {
+	resp, err := Post(ctx, c, target, header, body)
+	if err != nil {
+		return TransportFailure(err, body)
+	}
+	return classify(resp, body, time.Now())
+}
+
 // StripURL removes the request URL from errors of net/http, which quote it.
 func StripURL(err error) error {
 	var ue *url.Error

@@ -4,9 +4,7 @@
 package custom
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -73,13 +71,7 @@ func Body(req *platform.Request) ([]byte, error) {
 		Timestamp: req.Time().UTC().Format(time.RFC3339),
 		Data:      Data{Project: req.Project, Event: &event, Delivery: req.DeliveryName},
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(env); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return platform.JSON(env)
 }
 
 // Send posts the event, signed, to the webhook URL and classifies the
@@ -104,11 +96,13 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: err.Error(), RequestBody: string(body)}
 	}
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, header, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	r := platform.Answer(resp, body, time.Now())
+	return platform.Exchange(ctx, c, req.Webhook.URL, header, body, classify)
+}
+
+// classify is platform.Answer, asking the engine to disable the webhook
+// when its endpoint answers 410 Gone.
+func classify(resp *platform.Response, requestBody []byte, now time.Time) platform.Result {
+	r := platform.Answer(resp, requestBody, now)
 	if resp.Status == http.StatusGone {
 		r.DisableReason = DisableReason
 	}

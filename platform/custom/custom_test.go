@@ -1,7 +1,6 @@
 package custom
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,19 +40,21 @@ func fixtureRequest(t herald.EventType, webhookURL string, now time.Time) *platf
 }
 
 func TestBodyGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			req := fixtureRequest(typ, "", platformtest.FixtureTime.Add(5*time.Second))
-			got, err := Body(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-			if len(req.Event.Deliveries) == 0 {
-				t.Error("Body removed the deliveries of the caller's event")
-			}
-		})
-	}
+	platformtest.GoldenPayloads(t, "testdata", func(t *testing.T, typ herald.EventType) []byte {
+		req := fixtureRequest(typ, "", platformtest.FixtureTime.Add(5*time.Second))
+		got, err := Body(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Event.Deliveries) == 0 {
+			t.Error("Body removed the deliveries of the caller's event")
+		}
+		return got
+	})
+}
+
+func TestTypeAndLimits(t *testing.T) {
+	platformtest.CheckTypeAndLimits(t, New(), herald.Custom)
 }
 
 func TestCheckURLAcceptsAnyHost(t *testing.T) {
@@ -68,7 +68,7 @@ func TestCheckURLAcceptsAnyHost(t *testing.T) {
 
 func send(t *testing.T, req *platform.Request) platform.Result {
 	t.Helper()
-	return New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, req)
+	return platformtest.SendRequest(New(), req)
 }
 
 func TestSendSignedEnvelope(t *testing.T) {
@@ -206,12 +206,7 @@ func TestSendNetworkError(t *testing.T) {
 	endpoint := srv.NewEndpoint(testSecret)
 	srv.Close()
 	res := send(t, fixtureRequest(herald.IssueCreated, endpoint, time.Now()))
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Errorf("got %s %d %q, want RETRYABLE with an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
-	if strings.Contains(res.Error, "/hooks/") {
-		t.Errorf("error %q reveals the endpoint path", res.Error)
-	}
+	platformtest.CheckUnreachable(t, res, "/hooks/")
 }
 
 // TestFakeRejectsWrongSecret proves the fake really verifies signatures.

@@ -10,17 +10,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/message"
 	"github.com/heraldhq/herald/netguard"
 	"github.com/heraldhq/herald/platform"
 )
@@ -30,10 +27,6 @@ const (
 	Host = "oapi.dingtalk.com"
 	Path = "/robot/send"
 )
-
-// maxErrMsg is how much of DingTalk's errmsg goes into Result.Error; its
-// newer messages add a long "solution" and a link.
-const maxErrMsg = 200
 
 // The errcodes Send does not take as PERMANENT (platforms.md D1).
 const (
@@ -99,11 +92,7 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	}
 	// DingTalk asks for UTF-8 to be stated.
 	header := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
-	resp, err := platform.Post(ctx, c, target, header, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return classify(resp, body, time.Now())
+	return platform.Exchange(ctx, c, target, header, body, classify)
 }
 
 // signedURL adds timestamp (Unix milliseconds of now) and sign to the query
@@ -133,52 +122,20 @@ func sign(secret string, timestampMillis int64) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
-// answer is DingTalk's reply to a robot message.
-type answer struct {
-	ErrCode *int   `json:"errcode"`
-	ErrMsg  string `json:"errmsg"`
-}
-
-// classify reads a robot's answer (platforms.md §0 and D1).
-func classify(resp *platform.Response, requestBody []byte, now time.Time) platform.Result {
-	r := platform.Answer(resp, requestBody, now)
-	var a answer
-	parsed := json.Unmarshal(resp.Body, &a) == nil && a.ErrCode != nil
-	if parsed {
-		r.PlatformCode = strconv.Itoa(*a.ErrCode)
-	}
-	if resp.Status < 200 || resp.Status > 299 {
-		r.Error = "DingTalk answered HTTP " + strconv.Itoa(resp.Status)
-		if parsed {
-			r.Error += describe(*a.ErrCode, a.ErrMsg)
-		}
-		return r
-	}
-	if !parsed {
-		// Not DingTalk's answer (a proxy's page, a cut-off body): whether
-		// the message went out is unknown, and a later try may tell.
-		r.Outcome = herald.OutcomeRetryable
-		r.Error = "DingTalk answered HTTP " + strconv.Itoa(resp.Status) + " without an errcode"
-		return r
-	}
-	r.Outcome = outcome(*a.ErrCode)
-	if r.Outcome != herald.OutcomeSuccess {
-		r.Error = "DingTalk answered" + describe(*a.ErrCode, a.ErrMsg)
-	}
-	if r.Outcome == herald.OutcomeRateLimited {
-		// DingTalk sends no Retry-After. Going over 20 a minute throttles
-		// the robot for ten minutes, but Herald does not ask the engine
-		// to wait that long: the engine already paces each robot at 20 a
-		// minute (Limits), so its retries cannot themselves go over the
-		// limit; rate-limited attempts do not use up the schedule; the
-		// throttle may have started well before this answer (another
-		// sender on the same robot); and its length is documented only
-		// second-hand. The engine's own delay gets the message through as
-		// soon as the robot takes messages again.
-		r.RetryAfter = platform.RetryAfter(resp.Header, now)
-	}
-	return r
-}
+// classify reads a robot's answer (platforms.md §0 and D1) by its errcode
+// (see outcome); errmsg, whose newer forms add a long "solution" and a
+// link, is cut.
+//
+// A RATE_LIMITED errcode asks for no delay of its own (DingTalk sends no
+// Retry-After). Going over 20 a minute throttles the robot for ten
+// minutes, but Herald does not ask the engine to wait that long: the
+// engine already paces each robot at 20 a minute (Limits), so its retries
+// cannot themselves go over the limit; rate-limited attempts do not use up
+// the schedule; the throttle may have started well before this answer
+// (another sender on the same robot); and its length is documented only
+// second-hand. The engine's own delay gets the message through as soon as
+// the robot takes messages again.
+var classify = (&platform.Errcode{Name: "DingTalk", Outcome: outcome}).Classify
 
 // outcome is what a 200 answer's errcode means.
 func outcome(code int) herald.Outcome {
@@ -195,13 +152,4 @@ func outcome(code int) herald.Outcome {
 	// invalid or too long payloads; a disabled robot …): sending it again
 	// cannot help.
 	return herald.OutcomePermanent
-}
-
-// describe is " errcode N: errmsg", the errmsg cut to maxErrMsg characters.
-func describe(code int, msg string) string {
-	s := " errcode " + strconv.Itoa(code)
-	if msg = strings.TrimSpace(strings.ToValidUTF8(msg, "")); msg != "" {
-		s += ": " + message.Truncate(msg, maxErrMsg)
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package dingtalk
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -25,53 +24,29 @@ const (
 )
 
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{"https://oapi.dingtalk.com/robot/send?access_token=" + testToken, ""},
-		{"https://OAPI.DingTalk.com:443/robot/send?access_token=" + testToken, ""},
-		{"https://oapi.dingtalk.com/robot/send?access_token=" + testToken + "&timestamp=1&sign=x", ""},
-		{"https://dingtalk.com/robot/send?access_token=" + testToken, `host "dingtalk.com" is not accepted for DINGTALK webhooks (accepted: oapi.dingtalk.com)`},
-		{"https://oapi.dingtalk.com.evil.example/robot/send?access_token=" + testToken, `host "oapi.dingtalk.com.evil.example" is not accepted`},
-		{"https://oapi.dingtalk.io/robot/send?access_token=" + testToken, `host "oapi.dingtalk.io" is not accepted`},
-		{"https://oapi.dingtalk.com/robot/send/" + testToken + "?access_token=" + testToken, "path must be /robot/send for DINGTALK webhooks"},
-		{"https://oapi.dingtalk.com/topapi/message?access_token=" + testToken, "path must be /robot/send"},
-		{"https://oapi.dingtalk.com/robot/send", "must carry the robot's access_token query parameter"},
-		{"https://oapi.dingtalk.com/robot/send?access_token=", "must carry the robot's access_token"},
-		{"https://oapi.dingtalk.com/robot/send?token=" + testToken, "must carry the robot's access_token"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), testToken[:16]):
-			t.Errorf("CheckURL(%s) = %v quotes the token", tt.url, err)
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{testToken[:16]}, []platformtest.URLCase{
+		{URL: "https://oapi.dingtalk.com/robot/send?access_token=" + testToken},
+		{URL: "https://OAPI.DingTalk.com:443/robot/send?access_token=" + testToken},
+		{URL: "https://oapi.dingtalk.com/robot/send?access_token=" + testToken + "&timestamp=1&sign=x"},
+		{URL: "https://dingtalk.com/robot/send?access_token=" + testToken, WantErr: `host "dingtalk.com" is not accepted for DINGTALK webhooks (accepted: oapi.dingtalk.com)`},
+		{URL: "https://oapi.dingtalk.com.evil.example/robot/send?access_token=" + testToken, WantErr: `host "oapi.dingtalk.com.evil.example" is not accepted`},
+		{URL: "https://oapi.dingtalk.io/robot/send?access_token=" + testToken, WantErr: `host "oapi.dingtalk.io" is not accepted`},
+		{URL: "https://oapi.dingtalk.com/robot/send/" + testToken + "?access_token=" + testToken, WantErr: "path must be /robot/send for DINGTALK webhooks"},
+		{URL: "https://oapi.dingtalk.com/topapi/message?access_token=" + testToken, WantErr: "path must be /robot/send"},
+		{URL: "https://oapi.dingtalk.com/robot/send", WantErr: "must carry the robot's access_token query parameter"},
+		{URL: "https://oapi.dingtalk.com/robot/send?access_token=", WantErr: "must carry the robot's access_token"},
+		{URL: "https://oapi.dingtalk.com/robot/send?token=" + testToken, WantErr: "must carry the robot's access_token"},
+	})
 }
 
 func TestTypeAndLimits(t *testing.T) {
-	p := New()
-	if p.Type() != herald.DingTalk {
-		t.Errorf("Type() = %s", p.Type())
-	}
-	if got := p.Limits(); len(got) != 1 || got[0] != (platform.Limit{N: 20, Per: time.Minute}) {
-		t.Errorf("Limits() = %v, want 20 a minute", got)
-	}
+	platformtest.CheckTypeAndLimits(t, New(), herald.DingTalk, platform.Limit{N: 20, Per: time.Minute})
 }
 
 // sendTo sends m to hook as a webhook with the given secret, at now (zero:
 // the real clock).
 func sendTo(hook, secret string, m *message.Message, now time.Time) platform.Result {
-	return New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
+	return platformtest.SendRequest(New(), &platform.Request{
 		Webhook: &herald.Webhook{Type: herald.DingTalk, URL: hook, SigningSecret: secret},
 		Message: m,
 		Now:     now,
@@ -88,65 +63,66 @@ func TestSend(t *testing.T) {
 		hook    func(s *dingtalktest.Server, hook string) string
 		setup   func(*dingtalktest.Server)
 		outcome herald.Outcome
+		status  int
 		code    string
 		err     string
 	}{
-		{name: "accepted", outcome: herald.OutcomeSuccess, code: "0"},
+		{name: "accepted", outcome: herald.OutcomeSuccess, status: 200, code: "0"},
 		{
 			name: "accepted, signed and with a keyword", opts: platformtest.HookOptions{Secret: testSecret, Keyword: "Herald"}, secret: testSecret,
-			outcome: herald.OutcomeSuccess, code: "0",
+			outcome: herald.OutcomeSuccess, status: 200, code: "0",
 		},
 		{
 			name: "send too fast", setup: func(s *dingtalktest.Server) { s.RateLimitNext(1) },
-			outcome: herald.OutcomeRateLimited, code: "130101", err: "DingTalk answered errcode 130101: send too fast, exceed 20 times per minute",
+			outcome: herald.OutcomeRateLimited, status: 200, code: "130101", err: "DingTalk answered errcode 130101: send too fast, exceed 20 times per minute",
 		},
 		{
 			name: "too many per minute", setup: func(s *dingtalktest.Server) { s.AnswerNext(1, 660026, "sending too many messages per minute") },
-			outcome: herald.OutcomeRateLimited, code: "660026", err: "errcode 660026: sending too many messages per minute",
+			outcome: herald.OutcomeRateLimited, status: 200, code: "660026", err: "errcode 660026: sending too many messages per minute",
 		},
 		{
 			name: "keyword missing", opts: platformtest.HookOptions{Keyword: "告警"},
-			outcome: herald.OutcomePermanent, code: "310000", err: "DingTalk answered errcode 310000: keywords not in content",
+			outcome: herald.OutcomePermanent, status: 200, code: "310000", err: "DingTalk answered errcode 310000: keywords not in content",
 		},
 		{
 			name: "wrong secret", opts: platformtest.HookOptions{Secret: testSecret}, secret: testSecret + "x",
-			outcome: herald.OutcomePermanent, code: "310000", err: "errcode 310000: sign not match",
+			outcome: herald.OutcomePermanent, status: 200, code: "310000", err: "errcode 310000: sign not match",
 		},
 		{
 			name: "not signed", opts: platformtest.HookOptions{Secret: testSecret},
-			outcome: herald.OutcomePermanent, code: "310000", err: "sign not match",
+			outcome: herald.OutcomePermanent, status: 200, code: "310000", err: "sign not match",
 		},
 		{
 			name: "unknown token", hook: func(s *dingtalktest.Server, _ string) string { return s.URL + "/robot/send?access_token=revoked" },
-			outcome: herald.OutcomePermanent, code: "300005", err: "errcode 300005: token is not exist",
+			outcome: herald.OutcomePermanent, status: 200, code: "300005", err: "errcode 300005: token is not exist",
 		},
 		{
 			name: "missing token", hook: func(s *dingtalktest.Server, _ string) string { return s.URL + "/robot/send" },
-			outcome: herald.OutcomePermanent, code: "40035", err: "errcode 40035: 缺少参数 access_token",
+			outcome: herald.OutcomePermanent, status: 200, code: "40035", err: "errcode 40035: 缺少参数 access_token",
 		},
 		{
 			name: "older unknown token", setup: func(s *dingtalktest.Server) { s.AnswerNext(1, 300001, "token is not exist") },
-			outcome: herald.OutcomePermanent, code: "300001",
+			outcome: herald.OutcomePermanent, status: 200, code: "300001",
 		},
 		{
 			name: "robot disabled", setup: func(s *dingtalktest.Server) { s.AnswerNext(1, 400102, "robot is stopped") },
-			outcome: herald.OutcomePermanent, code: "400102", err: "errcode 400102: robot is stopped",
+			outcome: herald.OutcomePermanent, status: 200, code: "400102", err: "errcode 400102: robot is stopped",
 		},
 		{
 			name: "system busy", setup: func(s *dingtalktest.Server) { s.BusyNext(1) },
-			outcome: herald.OutcomeRetryable, code: "-1", err: "DingTalk answered errcode -1: 系统繁忙",
+			outcome: herald.OutcomeRetryable, status: 200, code: "-1", err: "DingTalk answered errcode -1: 系统繁忙",
 		},
 		{
 			name: "200 without errcode", setup: func(s *dingtalktest.Server) { s.FailNext(1, 200, "<html>gateway</html>", nil) },
-			outcome: herald.OutcomeRetryable, err: "DingTalk answered HTTP 200 without an errcode",
+			outcome: herald.OutcomeRetryable, status: 200, err: "DingTalk answered HTTP 200 without an errcode",
 		},
 		{
 			name: "server error", setup: func(s *dingtalktest.Server) { s.FailNext(1, 502, "Bad Gateway", nil) },
-			outcome: herald.OutcomeRetryable, err: "DingTalk answered HTTP 502",
+			outcome: herald.OutcomeRetryable, status: 502, err: "DingTalk answered HTTP 502",
 		},
 		{
 			name: "client error with errcode", setup: func(s *dingtalktest.Server) { s.FailNext(1, 403, `{"errcode":88,"errmsg":"forbidden"}`, nil) },
-			outcome: herald.OutcomePermanent, code: "88", err: "DingTalk answered HTTP 403 errcode 88: forbidden",
+			outcome: herald.OutcomePermanent, status: 403, code: "88", err: "DingTalk answered HTTP 403 errcode 88: forbidden",
 		},
 	}
 	for _, tt := range tests {
@@ -161,38 +137,11 @@ func TestSend(t *testing.T) {
 			}
 			m := platformtest.FixtureMessage(herald.IssueApprovalRequested)
 			res := sendTo(hook, tt.secret, m, time.Time{})
-			if res.Outcome != tt.outcome || res.PlatformCode != tt.code || res.RetryAfter != 0 {
-				t.Errorf("got %s %q retry after %v, want %s %q (error %q)", res.Outcome, res.PlatformCode, res.RetryAfter, tt.outcome, tt.code, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want exactly 1", len(reqs))
-			}
-			if res.HTTPStatus != reqs[0].Status || res.ResponseBody != reqs[0].Reply {
-				t.Errorf("result has %d %q, the fake answered %d %q", res.HTTPStatus, res.ResponseBody, reqs[0].Status, reqs[0].Reply)
-			}
-			want, _ := Render(m)
-			if res.RequestBody != string(want) || string(reqs[0].Body) != string(want) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			for _, field := range []string{res.Error, res.RequestBody, res.ResponseBody, res.PlatformCode} {
-				if strings.Contains(field, "access_token=") || strings.Contains(field, token(hook)) || strings.Contains(field, testSecret) {
-					t.Errorf("the result reveals the URL or the secret: %q", field)
-				}
-			}
-			wantAccepted := 0
-			if tt.outcome == herald.OutcomeSuccess {
-				wantAccepted = 1
-			}
-			if n := len(srv.Accepted(hook)); n != wantAccepted {
-				t.Errorf("the fake accepted %d messages, want %d (refusal %q)", n, wantAccepted, reqs[0].Refusal)
-			}
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, Err: tt.err})
+			rendered, _ := Render(m)
+			platformtest.CheckSent(t, res, srv.Requests(), "application/json; charset=utf-8", rendered)
+			platformtest.CheckSecrets(t, res, "access_token=", token(hook), testSecret)
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess)
 		})
 	}
 }
@@ -224,14 +173,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	hook := srv.NewHook(platformtest.HookOptions{Secret: testSecret})
 	srv.Close()
 	res := sendTo(hook, testSecret, platformtest.FixtureMessage(herald.IssueCreated), time.Time{})
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
-	for _, secret := range []string{token(hook), "access_token", "/robot/send", "sign=", testSecret} {
-		if strings.Contains(res.Error, secret) {
-			t.Errorf("error %q reveals %q", res.Error, secret)
-		}
-	}
+	platformtest.CheckUnreachable(t, res, token(hook), "access_token", "/robot/send", "sign=", testSecret)
 }
 
 // TestSignKnownVector checks the signature against one computed outside

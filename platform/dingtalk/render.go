@@ -1,8 +1,6 @@
 package dingtalk
 
 import (
-	"bytes"
-	"encoding/json"
 	"regexp"
 	"strings"
 	"unicode"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // DingTalk does not document its size limits (platforms.md D1, H). Robots
@@ -62,15 +61,6 @@ const (
 	maxURL          = 2000 // bytes of a percent-encoded link; longer links are not linked
 	maxShrink       = 6    // halvings before Render stops shrinking
 )
-
-// emoji shows the level (SPEC §2); DingTalk markdown has no colours for
-// robots beyond <font>, which not every client renders.
-var emoji = map[herald.Level]string{
-	herald.LevelInfo:    "ℹ️",
-	herald.LevelWarn:    "⚠️",
-	herald.LevelError:   "❌",
-	herald.LevelSuccess: "✅",
-}
 
 // payload is a custom-robot markdown message. Struct types keep the field
 // order, and so the bytes, stable.
@@ -128,7 +118,7 @@ func Render(m *message.Message) ([]byte, error) {
 	s := full
 	for i := 0; ; i++ {
 		title, text := compose(m, s, line)
-		body, err := encode(payload{
+		body, err := platform.JSON(payload{
 			MsgType:  "markdown",
 			Markdown: markdown{Title: title, Text: text},
 			At:       at{AtMobiles: mobiles, IsAtAll: false},
@@ -140,21 +130,13 @@ func Render(m *message.Message) ([]byte, error) {
 	}
 }
 
-func encode(p payload) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keeps the delivery log readable
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 // compose builds the title and the text with the cuts of s; mentions, when
 // set, is a line placed just before the footer.
 func compose(m *message.Message, s sizes, mentions string) (title, text string) {
 	var parts []string
-	head := "### " + emoji[m.Level] + " " + fitLine(m.Title, s.headTitle)
+	// The level shows as its emoji (SPEC §2): DingTalk markdown has no
+	// colours for robots beyond <font>, which not every client renders.
+	head := "### " + message.LevelEmoji(m.Level) + " " + fitLine(m.Title, s.headTitle)
 	if m.Keyword != "" {
 		head += " · " + fitLine(m.Keyword, maxKeyword)
 	}
@@ -367,22 +349,14 @@ func linkTarget(link string) (string, bool) {
 	if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") {
 		return "", false
 	}
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(link); i++ {
-		c := link[i]
-		if urlSafe(c) {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-		if b.Len() > maxURL {
-			return "", false
-		}
+	if len(link) > maxURL { // longer still once encoded
+		return "", false
 	}
-	return b.String(), true
+	target := message.PercentEncode(link, func(c byte) bool { return !urlSafe(c) })
+	if len(target) > maxURL {
+		return "", false
+	}
+	return target, true
 }
 
 func urlSafe(c byte) bool {

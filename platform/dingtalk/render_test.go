@@ -1,10 +1,7 @@
 package dingtalk
 
 import (
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,18 +14,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := dingtalktest.Check(got); err != nil {
-				t.Errorf("DingTalk would refuse the payload: %v", err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, dingtalktest.Check)
 }
 
 // rendered is a payload as the tests read it.
@@ -46,10 +32,7 @@ type rendered struct {
 
 func parse(t testing.TB, payload []byte) rendered {
 	t.Helper()
-	var r rendered
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	r := platformtest.Parse[rendered](t, payload)
 	if r.MsgType != "markdown" || r.At.AtMobiles == nil || r.At.IsAtAll == nil || *r.At.IsAtAll {
 		t.Fatalf("payload lacks msgtype markdown, at.atMobiles or isAtAll false:\n%s", payload)
 	}
@@ -60,61 +43,55 @@ func parse(t testing.TB, payload []byte) rendered {
 // description, linked subject, project, actor, environment and stage,
 // failed tasks, issue details, the View link and "Herald".
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		r := parse(t, payload)
+		text := r.Markdown.Text
+		if r.Markdown.Title != m.Heading() {
+			t.Errorf("title %q, want %q", r.Markdown.Title, m.Heading())
+		}
+		if head := "### " + message.LevelEmoji(typ.Level()) + " " + m.Heading() + "\n\n"; !strings.HasPrefix(text, head) || message.LevelEmoji(typ.Level()) == "" {
+			t.Errorf("text does not start with %q:\n%s", head, text)
+		}
+		want := []string{
+			"\n\n" + neutralise(m.Description, true) + "\n\n",
+			"**" + m.SubjectKind + "**: [" + m.Subject + "](" + m.Link + ")",
+			"**Project**: Payments",
+			"**Actor**: Alice Chen",
+			"**Environment**: prod",
+			"\n\n[View](" + m.Link + ")\n\n",
+		}
+		if typ.IsPipeline() {
+			want = append(want, "**Stage**: prod-eu")
+		} else {
+			want = append(want, "\n\n> Speeds up the nightly reconciliation report.  \n> Reviewed with the DBA team.\n\n")
+		}
+		if typ == herald.IssueSentBack {
+			want = append(want, "rollback plan & run it on ＜staging> first.")
+		}
+		if typ == herald.PipelineFailed {
+			if n := strings.Count(text, "\n- Migrate shard"); n != message.MaxFailedTasks {
+				t.Errorf("%d failed tasks listed, want %d", n, message.MaxFailedTasks)
 			}
-			r := parse(t, payload)
-			text := r.Markdown.Text
-			if r.Markdown.Title != m.Heading() {
-				t.Errorf("title %q, want %q", r.Markdown.Title, m.Heading())
+			want = append(want, "**Failed tasks**\n\n- Migrate shard 1 (ledger-eu-1): ERROR: relation \"ledger_entries\" is locked (timeout after 30s)\n", "\n- and 2 more\n\n")
+		}
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("text lacks %q:\n%s", w, text)
 			}
-			if head := "### " + emoji[typ.Level()] + " " + m.Heading() + "\n\n"; !strings.HasPrefix(text, head) || emoji[typ.Level()] == "" {
-				t.Errorf("text does not start with %q:\n%s", head, text)
+		}
+		if !strings.HasSuffix(text, "\n\nHerald · Payments") {
+			t.Errorf("text does not end with the footer:\n%s", text)
+		}
+		if typ == herald.IssueApprovalRequested {
+			if got := r.At.AtMobiles; len(got) != 1 || got[0] != "13800138000" || !strings.Contains(text, "\n\n@13800138000\n\n") {
+				t.Errorf("the approver with a phone is not mentioned: %v\n%s", got, text)
 			}
-			want := []string{
-				"\n\n" + neutralise(m.Description, true) + "\n\n",
-				"**" + m.SubjectKind + "**: [" + m.Subject + "](" + m.Link + ")",
-				"**Project**: Payments",
-				"**Actor**: Alice Chen",
-				"**Environment**: prod",
-				"\n\n[View](" + m.Link + ")\n\n",
-			}
-			if typ.IsPipeline() {
-				want = append(want, "**Stage**: prod-eu")
-			} else {
-				want = append(want, "\n\n> Speeds up the nightly reconciliation report.  \n> Reviewed with the DBA team.\n\n")
-			}
-			if typ == herald.IssueSentBack {
-				want = append(want, "rollback plan & run it on ＜staging> first.")
-			}
-			if typ == herald.PipelineFailed {
-				if n := strings.Count(text, "\n- Migrate shard"); n != message.MaxFailedTasks {
-					t.Errorf("%d failed tasks listed, want %d", n, message.MaxFailedTasks)
-				}
-				want = append(want, "**Failed tasks**\n\n- Migrate shard 1 (ledger-eu-1): ERROR: relation \"ledger_entries\" is locked (timeout after 30s)\n", "\n- and 2 more\n\n")
-			}
-			for _, w := range want {
-				if !strings.Contains(text, w) {
-					t.Errorf("text lacks %q:\n%s", w, text)
-				}
-			}
-			if !strings.HasSuffix(text, "\n\nHerald · Payments") {
-				t.Errorf("text does not end with the footer:\n%s", text)
-			}
-			if typ == herald.IssueApprovalRequested {
-				if got := r.At.AtMobiles; len(got) != 1 || got[0] != "13800138000" || !strings.Contains(text, "\n\n@13800138000\n\n") {
-					t.Errorf("the approver with a phone is not mentioned: %v\n%s", got, text)
-				}
-			} else if len(r.At.AtMobiles) != 0 {
-				t.Errorf("mentions %v in a message whose recipients have no phone", r.At.AtMobiles)
-			}
-			checkMarkup(t, string(typ), text)
-		})
-	}
+		} else if len(r.At.AtMobiles) != 0 {
+			t.Errorf("mentions %v in a message whose recipients have no phone", r.At.AtMobiles)
+		}
+		checkMarkup(t, string(typ), text)
+	})
 }
 
 func TestMarkdownIsRenderWithoutMentions(t *testing.T) {
@@ -290,21 +267,13 @@ const markup = "# 标题\n> 引用 **粗体** _斜_ `码` [链接](https://evil.
 // TestRenderLongMarkupDescriptionIsAccepted sends a 10,000-character
 // description of markup and Chinese to the fake DingTalk.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := platformtest.FixtureMessage(herald.PipelineFailed)
-	long := strings.Repeat(markup, 10000/utf8.RuneCountInString(markup)+1)
-	m.Description, m.Details, m.Title, m.Subject = long, long, long, long
+	m := platformtest.LongMessage(herald.PipelineFailed, markup)
+	m.Title, m.Subject = m.Description, m.Description
 	m.Recipients = []herald.User{{Phone: "+8613800138000"}}
 	srv := dingtalktest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{Secret: testSecret, Keyword: "Herald"})
 	res := sendTo(hook, testSecret, m, time.Time{})
-	if res.Outcome != herald.OutcomeSuccess {
-		t.Fatalf("outcome %s (%s), want SUCCESS; fake: %+v", res.Outcome, res.Error, srv.Requests())
-	}
-	msgs := srv.Accepted(hook)
-	if len(msgs) != 1 {
-		t.Fatalf("the fake accepted %d messages, want 1", len(msgs))
-	}
-	r := parse(t, msgs[0])
+	r := parse(t, platformtest.CheckDelivered(t, res, srv, hook))
 	checkMarkup(t, "long markup", r.Markdown.Text)
 	if n := utf8.RuneCountInString(r.Markdown.Title); n != MaxTitle || !strings.HasSuffix(r.Markdown.Title, message.Ellipsis) {
 		t.Errorf("title of %d characters %q, want it cut to %d with …", n, r.Markdown.Title, MaxTitle)
@@ -336,21 +305,7 @@ func TestRenderShrinksForJSON(t *testing.T) {
 // TestRenderRandomMessages renders random messages of every kind and
 // checks what every payload must satisfy.
 func TestRenderRandomMessages(t *testing.T) {
-	seeds := 300
-	if testing.Short() {
-		seeds = 50
-	}
-	for seed := range uint64(seeds) {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(seed, 1)))
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		checkPayload(t, fmt.Sprintf("seed %d", seed), m, payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 300, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same for texts the fuzzer chooses.
@@ -358,21 +313,11 @@ func FuzzRender(f *testing.F) {
 	f.Add("Issue # created", "a **b** [c](d) <e>", "subject](x)", "https://x.example/a)b", "details\n> quote\n# h", "task: `err`", "deploy_bot", "+8613800138000", 7)
 	f.Add("", "", "", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 200), strings.Repeat(`"`, 20000), strings.Repeat("[", 3000), "https://x.example/"+strings.Repeat("(", 2990), strings.Repeat("\n", 1500), strings.Repeat("\\", 3000), "关键词", "+85212345678", 3)
+	check := platformtest.RenderAndCheck(Render, checkPayload)
 	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task, keyword, phone string, tasks int) {
-		m := &message.Message{
-			Type: herald.PipelineFailed, Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: keyword,
-			Recipients: []herald.User{{Phone: phone}, {Phone: "+8613800138000"}},
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", m, payload)
+		m := platformtest.FuzzMessage(title, desc, subject, link, details, task, tasks)
+		m.Keyword, m.Recipients = keyword, []herald.User{{Phone: phone}, {Phone: "+8613800138000"}}
+		check(t, "fuzz", m)
 	})
 }
 
@@ -382,12 +327,7 @@ func FuzzRender(f *testing.F) {
 // mention works; user text made no markup.
 func checkPayload(t *testing.T, name string, m *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8", name)
-		return
-	}
-	if err := dingtalktest.Check(payload); err != nil {
-		t.Errorf("%s: DingTalk would refuse the payload: %v", name, err)
+	if !platformtest.CheckPayload(t, name, payload, dingtalktest.Check) {
 		return
 	}
 	r := parse(t, payload)
@@ -401,7 +341,7 @@ func checkPayload(t *testing.T, name string, m *message.Message, payload []byte)
 	if start := message.Truncate(plain(m.Title), 10); !strings.HasPrefix(title, strings.TrimSuffix(start, message.Ellipsis)) {
 		t.Errorf("%s: title %q does not start with %q", name, message.Truncate(title, 20), start)
 	}
-	if head := "### " + emoji[m.Level] + " " + strings.TrimSuffix(message.Truncate(fitLine(m.Title, 1000), 10), message.Ellipsis); !strings.HasPrefix(text, head) {
+	if head := "### " + message.LevelEmoji(m.Level) + " " + strings.TrimSuffix(message.Truncate(fitLine(m.Title, 1000), 10), message.Ellipsis); !strings.HasPrefix(text, head) {
 		t.Errorf("%s: text %q does not start with %q", name, message.Truncate(text, 30), head)
 	}
 	if kw := plain(m.Keyword); kw != "" && utf8.RuneCountInString(kw) <= maxTitleKeyword && !strings.HasSuffix(title, " · "+kw) {

@@ -103,11 +103,7 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: err.Error(), RequestBody: string(body)}
 	}
-	resp, err := platform.Post(ctx, c, target, nil, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return classify(resp, body, time.Now())
+	return platform.Exchange(ctx, c, target, nil, body, classify)
 }
 
 // withWait returns the webhook URL asking Discord to wait for the message to

@@ -1,9 +1,7 @@
 package discord
 
 import (
-	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,40 +16,22 @@ import (
 const token = "aBcD_eFgH-1234567890aBcD_eFgH-1234567890aBcD_eFgH-1234567890aBcD_eF"
 
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{"https://discord.com/api/webhooks/1234567890123456789/" + token, ""},
-		{"https://discordapp.com/api/webhooks/1234567890123456789/" + token, ""},
-		{"https://Discord.com/api/v10/webhooks/1234567890123456789/" + token, ""},
-		{"https://discord.com:443/api/v9/webhooks/1234567890123456789/" + token + "?thread_id=42", ""},
-		{"https://ptb.discord.com/api/webhooks/1/" + token, `host "ptb.discord.com" is not accepted for DISCORD webhooks (accepted: discord.com, discordapp.com)`},
-		{"https://discord.com.evil.example/api/webhooks/1/" + token, `host "discord.com.evil.example" is not accepted`},
-		{"https://evil.example/api/webhooks/1/" + token, `host "evil.example" is not accepted`},
-		{"https://discord.com/api/webhooks/1234/" + token + "/slack", "path must be /api/webhooks/{id}/{token} for DISCORD webhooks"},
-		{"https://discord.com/api/webhooks/1234/" + token + "/github", "path must be /api/webhooks/{id}/{token}"},
-		{"https://discord.com/api/webhooks/1234", "path must be /api/webhooks/{id}/{token}"},
-		{"https://discord.com/api/webhooks/1234/", "path must be /api/webhooks/{id}/{token}"},
-		{"https://discord.com/api/webhooks/general/" + token, "path must be /api/webhooks/{id}/{token}"},
-		{"https://discord.com/webhooks/1234/" + token, "path must be /api/webhooks/{id}/{token}"},
-		{"https://discord.com/api/channels/1234/messages", "path must be /api/webhooks/{id}/{token}"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), token[:10]):
-			t.Errorf("CheckURL(%s) = %v quotes the token", tt.url, err)
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{token[:10]}, []platformtest.URLCase{
+		{URL: "https://discord.com/api/webhooks/1234567890123456789/" + token},
+		{URL: "https://discordapp.com/api/webhooks/1234567890123456789/" + token},
+		{URL: "https://Discord.com/api/v10/webhooks/1234567890123456789/" + token},
+		{URL: "https://discord.com:443/api/v9/webhooks/1234567890123456789/" + token + "?thread_id=42"},
+		{URL: "https://ptb.discord.com/api/webhooks/1/" + token, WantErr: `host "ptb.discord.com" is not accepted for DISCORD webhooks (accepted: discord.com, discordapp.com)`},
+		{URL: "https://discord.com.evil.example/api/webhooks/1/" + token, WantErr: `host "discord.com.evil.example" is not accepted`},
+		{URL: "https://evil.example/api/webhooks/1/" + token, WantErr: `host "evil.example" is not accepted`},
+		{URL: "https://discord.com/api/webhooks/1234/" + token + "/slack", WantErr: "path must be /api/webhooks/{id}/{token} for DISCORD webhooks"},
+		{URL: "https://discord.com/api/webhooks/1234/" + token + "/github", WantErr: "path must be /api/webhooks/{id}/{token}"},
+		{URL: "https://discord.com/api/webhooks/1234", WantErr: "path must be /api/webhooks/{id}/{token}"},
+		{URL: "https://discord.com/api/webhooks/1234/", WantErr: "path must be /api/webhooks/{id}/{token}"},
+		{URL: "https://discord.com/api/webhooks/general/" + token, WantErr: "path must be /api/webhooks/{id}/{token}"},
+		{URL: "https://discord.com/webhooks/1234/" + token, WantErr: "path must be /api/webhooks/{id}/{token}"},
+		{URL: "https://discord.com/api/channels/1234/messages", WantErr: "path must be /api/webhooks/{id}/{token}"},
+	})
 }
 
 // send posts m to a new hook of a new fake Discord, after fail (if any)
@@ -63,10 +43,7 @@ func send(t *testing.T, m *message.Message, fail func(*discordtest.Server)) (pla
 	if fail != nil {
 		fail(srv)
 	}
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Discord, URL: hook},
-		Message: m,
-	})
+	res := platformtest.Send(New(), hook, m)
 	return res, srv, hook
 }
 
@@ -172,37 +149,13 @@ func TestSend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := platformtest.FixtureMessage(herald.IssueCreated)
 			res, srv, hook := send(t, m, tt.fail)
-			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-					res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
-			want, _ := Render(m)
-			if res.RequestBody != string(want) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want 1", len(reqs))
-			}
-			if res.ResponseBody != reqs[0].Reply {
-				t.Errorf("response body %q not recorded", res.ResponseBody)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			if w := reqs[0].Query.Get("wait"); w != "true" {
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Err: tt.err})
+			rendered, _ := Render(m)
+			req := platformtest.CheckSent(t, res, srv.Requests(), "application/json", rendered)
+			if w := req.Query.Get("wait"); w != "true" {
 				t.Errorf("wait=%q, want true", w)
 			}
-			wantAccepted := 0
-			if tt.outcome == herald.OutcomeSuccess && tt.fail == nil {
-				wantAccepted = 1
-			}
-			if accepted := len(srv.Messages(hook)); accepted != wantAccepted {
-				t.Errorf("the fake accepted %d messages, want %d", accepted, wantAccepted)
-			}
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess && tt.fail == nil)
 		})
 	}
 }
@@ -213,10 +166,7 @@ func TestSendKeepsQuery(t *testing.T) {
 	srv := discordtest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	versioned := strings.Replace(hook, "/api/", "/api/v10/", 1) + "?thread_id=1234567890123456789&wait=false"
-	res := New().Send(context.Background(), http.DefaultClient, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Discord, URL: versioned},
-		Message: platformtest.FixtureMessage(herald.PipelineFailed),
-	})
+	res := platformtest.Send(New(), versioned, platformtest.FixtureMessage(herald.PipelineFailed))
 	if res.Outcome != herald.OutcomeSuccess || res.HTTPStatus != 200 || !strings.Contains(res.ResponseBody, `"channel_id":"1234567890123456789"`) {
 		t.Fatalf("got %s %d %s", res.Outcome, res.HTTPStatus, res.ResponseBody)
 	}
@@ -242,10 +192,7 @@ func TestSendRealRefusals(t *testing.T) {
 		{"wrong token", srv.URL + "/api/webhooks/" + id + "/" + token, 401, "50027"},
 	}
 	for _, tt := range tests {
-		res := New().Send(context.Background(), http.DefaultClient, &platform.Request{
-			Webhook: &herald.Webhook{Type: herald.Discord, URL: tt.url},
-			Message: platformtest.FixtureMessage(herald.IssueCreated),
-		})
+		res := platformtest.Send(New(), tt.url, platformtest.FixtureMessage(herald.IssueCreated))
 		if res.Outcome != herald.OutcomePermanent || res.HTTPStatus != tt.status || res.PlatformCode != tt.code {
 			t.Errorf("%s: got %s %d %q (%s)", tt.name, res.Outcome, res.HTTPStatus, res.PlatformCode, res.Error)
 		}
@@ -262,10 +209,10 @@ func TestSendOverTheFakesLimit(t *testing.T) {
 	srv.SetRateLimit(1, time.Hour)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	req := &platform.Request{Webhook: &herald.Webhook{Type: herald.Discord, URL: hook}, Message: platformtest.FixtureMessage(herald.IssueCreated)}
-	if res := New().Send(context.Background(), http.DefaultClient, req); res.Outcome != herald.OutcomeSuccess {
+	if res := platformtest.SendRequest(New(), req); res.Outcome != herald.OutcomeSuccess {
 		t.Fatalf("first: %s %s", res.Outcome, res.Error)
 	}
-	res := New().Send(context.Background(), http.DefaultClient, req)
+	res := platformtest.SendRequest(New(), req)
 	if res.Outcome != herald.OutcomeRateLimited || res.RetryAfter < 59*time.Minute || res.RetryAfter > time.Hour {
 		t.Errorf("second: %s retry after %v (%s)", res.Outcome, res.RetryAfter, res.Error)
 	}
@@ -275,34 +222,17 @@ func TestSendConnectionRefused(t *testing.T) {
 	srv := discordtest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	srv.Close()
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Discord, URL: hook},
-		Message: platformtest.FixtureMessage(herald.IssueCreated),
-	})
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
-	secret := hook[strings.LastIndex(hook, "/")+1:]
-	if strings.Contains(res.Error, secret) || strings.Contains(res.Error, "/webhooks/") {
-		t.Errorf("error %q reveals the hook path", res.Error)
-	}
+	res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.IssueCreated))
+	platformtest.CheckUnreachable(t, res, hook[strings.LastIndex(hook, "/")+1:], "/webhooks/")
 }
 
 func TestSendBadURL(t *testing.T) {
-	res := New().Send(context.Background(), http.DefaultClient, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Discord, URL: "https://discord.com/api/webhooks/1/%zz" + token},
-		Message: platformtest.FixtureMessage(herald.IssueCreated),
-	})
+	res := platformtest.Send(New(), "https://discord.com/api/webhooks/1/%zz"+token, platformtest.FixtureMessage(herald.IssueCreated))
 	if res.Outcome != herald.OutcomePermanent || strings.Contains(res.Error, token[:10]) {
 		t.Errorf("got %s %q", res.Outcome, res.Error)
 	}
 }
 
-func TestLimits(t *testing.T) {
-	if got := New().Limits(); len(got) != 1 || got[0].N != 5 || got[0].Per != 2*time.Second {
-		t.Errorf("limits %v, want 5 per 2s", got)
-	}
-	if New().Type() != herald.Discord {
-		t.Errorf("type %s", New().Type())
-	}
+func TestTypeAndLimits(t *testing.T) {
+	platformtest.CheckTypeAndLimits(t, New(), herald.Discord, platform.Limit{N: 5, Per: 2 * time.Second})
 }

@@ -1,8 +1,6 @@
 package discord
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // Embed limits (platforms.md B, "Embed Limits"), in characters (runes),
@@ -69,22 +68,14 @@ type footer struct {
 	Text string `json:"text"`
 }
 
-// colors and emoji show the level (SPEC §2); the colours are Slack's, so a
-// level looks the same on both.
-var (
-	colors = map[herald.Level]int{
-		herald.LevelInfo:    0x439FE0,
-		herald.LevelWarn:    0xF2C744,
-		herald.LevelError:   0xE01E5A,
-		herald.LevelSuccess: 0x2EB67D,
-	}
-	emoji = map[herald.Level]string{
-		herald.LevelInfo:    "ℹ️",
-		herald.LevelWarn:    "⚠️",
-		herald.LevelError:   "❌",
-		herald.LevelSuccess: "✅",
-	}
-)
+// colors show the level (SPEC §2), with message.LevelEmoji; they are
+// Slack's, so a level looks the same on both.
+var colors = map[herald.Level]int{
+	herald.LevelInfo:    0x439FE0,
+	herald.LevelWarn:    0xF2C744,
+	herald.LevelError:   0xE01E5A,
+	herald.LevelSuccess: 0x2EB67D,
+}
 
 // Render returns the execute-webhook JSON of m: one embed in the level
 // colour whose title is the level emoji and the heading, linked to m.Link;
@@ -102,7 +93,7 @@ var (
 // output is valid UTF-8 and depends only on m.
 func Render(m *message.Message) ([]byte, error) {
 	link := linkTarget(m.Link)
-	prefix := emoji[m.Level] + " "
+	prefix := message.LevelEmoji(m.Level) + " "
 	title := prefix + fitText(m.Heading(), maxTitle-runes(prefix), true)
 
 	facts := m.Fields()
@@ -130,11 +121,7 @@ func Render(m *message.Message) ([]byte, error) {
 	e.Footer.Text = message.Fit(clip(m.Footer()), caps[len(facts)], plain)
 	e.Description = description(m, link, min(maxDescription, maxTotal-size(e)))
 
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keeps "<" and "&" readable in the delivery log
-	err := enc.Encode(payload{Embeds: []embed{e}, AllowedMentions: allowedMentions{Parse: []string{}}})
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+	return platform.JSON(payload{Embeds: []embed{e}, AllowedMentions: allowedMentions{Parse: []string{}}})
 }
 
 // size is what Discord counts of an embed towards the 6000 characters.
@@ -311,15 +298,7 @@ func label(r rune) string {
 // plain writes one character of text that Discord does not render as
 // markdown (the footer): controls are dropped and line breaks become
 // spaces.
-func plain(r rune) string {
-	switch {
-	case r == '\n' || r == '\t':
-		return " "
-	case unicode.IsControl(r):
-		return ""
-	}
-	return string(r)
-}
+var plain = message.OneLine
 
 // Characters that start or end Discord markdown; Discord drops a backslash
 // before any of them. The inline ones mean something anywhere: emphasis,

@@ -2,10 +2,7 @@ package discord
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
-	"math/rand/v2"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,18 +16,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r := discordtest.Check(got); r != nil {
-				t.Errorf("Discord would refuse the payload: %v", r)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, discordtest.Check)
 }
 
 // rendered is the wire form the tests read, with allowed_mentions kept raw
@@ -43,10 +29,7 @@ type rendered struct {
 
 func parse(t *testing.T, payload []byte) rendered {
 	t.Helper()
-	var r rendered
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	r := platformtest.Parse[rendered](t, payload)
 	if len(r.Embeds) != 1 {
 		t.Fatalf("got %d embeds, want 1", len(r.Embeds))
 	}
@@ -67,71 +50,65 @@ func fieldMap(e embed) map[string]string {
 // and stage, details, failed tasks, the View link and "Herald"; and that no
 // text can ping anyone.
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		r := parse(t, payload)
+		e := r.Embeds[0]
+		if string(r.AllowedMentions) != `{"parse":[]}` || r.Content != nil {
+			t.Errorf("allowed_mentions %s, content %v; want no mentions parsed and no content", r.AllowedMentions, r.Content)
+		}
+		if want := colors[typ.Level()]; e.Color != want || want == 0 {
+			t.Errorf("colour %#x, want %#x", e.Color, want)
+		}
+		if !strings.HasPrefix(e.Title, message.LevelEmoji(typ.Level())+" "+m.Title) {
+			t.Errorf("title %q lacks the level emoji and title %q", e.Title, m.Title)
+		}
+		if m.Keyword != "" && !strings.HasSuffix(e.Title, " · "+m.Keyword) {
+			t.Errorf("title %q lacks the keyword %q", e.Title, m.Keyword)
+		}
+		if e.URL != m.Link {
+			t.Errorf("title links to %q, want %q", e.URL, m.Link)
+		}
+		if !strings.HasSuffix(e.Description, "\n\n[View]("+m.Link+")") {
+			t.Errorf("description does not end with the View link:\n%s", e.Description)
+		}
+		if d := strings.TrimSuffix(m.Description, "."); !strings.Contains(strings.ReplaceAll(e.Description, `\`, ""), d) {
+			t.Errorf("description lacks %q:\n%s", d, e.Description)
+		}
+		fields := fieldMap(e)
+		want := map[string]string{"Project": "Payments", "Actor": "Alice Chen", "Environment": "prod"}
+		if typ.IsPipeline() {
+			want["Rollout"] = "[Release 2026.03.14](" + m.Link + ")"
+			want["Stage"] = "prod-eu"
+		} else {
+			want["Issue"] = "[Add index on ledger＿entries (created＿at)](" + m.Link + ")"
+		}
+		for name, value := range want {
+			if fields[name] != value {
+				t.Errorf("field %s is %q, want %q", name, fields[name], value)
 			}
-			r := parse(t, payload)
-			e := r.Embeds[0]
-			if string(r.AllowedMentions) != `{"parse":[]}` || r.Content != nil {
-				t.Errorf("allowed_mentions %s, content %v; want no mentions parsed and no content", r.AllowedMentions, r.Content)
+		}
+		if len(fields) != len(want) {
+			t.Errorf("fields %v, want %v", fields, want)
+		}
+		if m.SubjectKind == "Issue" && !strings.Contains(e.Description, "\n\n> Speeds up the nightly reconciliation report.\n> Reviewed with the DBA team.\n\n") {
+			t.Errorf("the issue's details are not quoted:\n%s", e.Description)
+		}
+		if typ == herald.IssueSentBack && !strings.Contains(e.Description, `rollback plan & run it on \<staging> first.`) {
+			t.Errorf("the comment is not in the description, escaped:\n%s", e.Description)
+		}
+		if typ == herald.PipelineFailed {
+			if n := strings.Count(e.Description, "\n• Migrate shard"); n != message.MaxFailedTasks {
+				t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, e.Description)
 			}
-			if want := colors[typ.Level()]; e.Color != want || want == 0 {
-				t.Errorf("colour %#x, want %#x", e.Color, want)
+			if !strings.Contains(e.Description, "**Failed tasks**\n• Migrate shard 1 \\(ledger-eu-1\\): ERROR") || !strings.Contains(e.Description, "\n• and 2 more\n") {
+				t.Errorf("failed tasks:\n%s", e.Description)
 			}
-			if !strings.HasPrefix(e.Title, emoji[typ.Level()]+" "+m.Title) {
-				t.Errorf("title %q lacks the level emoji and title %q", e.Title, m.Title)
-			}
-			if m.Keyword != "" && !strings.HasSuffix(e.Title, " · "+m.Keyword) {
-				t.Errorf("title %q lacks the keyword %q", e.Title, m.Keyword)
-			}
-			if e.URL != m.Link {
-				t.Errorf("title links to %q, want %q", e.URL, m.Link)
-			}
-			if !strings.HasSuffix(e.Description, "\n\n[View]("+m.Link+")") {
-				t.Errorf("description does not end with the View link:\n%s", e.Description)
-			}
-			if d := strings.TrimSuffix(m.Description, "."); !strings.Contains(strings.ReplaceAll(e.Description, `\`, ""), d) {
-				t.Errorf("description lacks %q:\n%s", d, e.Description)
-			}
-			fields := fieldMap(e)
-			want := map[string]string{"Project": "Payments", "Actor": "Alice Chen", "Environment": "prod"}
-			if typ.IsPipeline() {
-				want["Rollout"] = "[Release 2026.03.14](" + m.Link + ")"
-				want["Stage"] = "prod-eu"
-			} else {
-				want["Issue"] = "[Add index on ledger＿entries (created＿at)](" + m.Link + ")"
-			}
-			for name, value := range want {
-				if fields[name] != value {
-					t.Errorf("field %s is %q, want %q", name, fields[name], value)
-				}
-			}
-			if len(fields) != len(want) {
-				t.Errorf("fields %v, want %v", fields, want)
-			}
-			if m.SubjectKind == "Issue" && !strings.Contains(e.Description, "\n\n> Speeds up the nightly reconciliation report.\n> Reviewed with the DBA team.\n\n") {
-				t.Errorf("the issue's details are not quoted:\n%s", e.Description)
-			}
-			if typ == herald.IssueSentBack && !strings.Contains(e.Description, `rollback plan & run it on \<staging> first.`) {
-				t.Errorf("the comment is not in the description, escaped:\n%s", e.Description)
-			}
-			if typ == herald.PipelineFailed {
-				if n := strings.Count(e.Description, "\n• Migrate shard"); n != message.MaxFailedTasks {
-					t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, e.Description)
-				}
-				if !strings.Contains(e.Description, "**Failed tasks**\n• Migrate shard 1 \\(ledger-eu-1\\): ERROR") || !strings.Contains(e.Description, "\n• and 2 more\n") {
-					t.Errorf("failed tasks:\n%s", e.Description)
-				}
-			}
-			if e.Footer.Text != "Herald · Payments" {
-				t.Errorf("footer %q", e.Footer.Text)
-			}
-		})
-	}
+		}
+		if e.Footer.Text != "Herald · Payments" {
+			t.Errorf("footer %q", e.Footer.Text)
+		}
+	})
 }
 
 func TestEscape(t *testing.T) {
@@ -259,18 +236,10 @@ const markup = "#-<&>*_~`|[]()中文字符😀 \n"
 // description of markup and Chinese to the fake Discord, which enforces the
 // embed limits.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := platformtest.FixtureMessage(herald.PipelineFailed)
-	m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-	m.Details = m.Description
+	m := platformtest.LongMessage(herald.PipelineFailed, markup)
 	res, srv, hook := send(t, m, nil)
-	if res.Outcome != herald.OutcomeSuccess {
-		t.Fatalf("outcome %s (%s), want SUCCESS; fake: %+v", res.Outcome, res.Error, srv.Requests())
-	}
-	msgs := srv.Messages(hook)
-	if len(msgs) != 1 {
-		t.Fatalf("fake accepted %d messages, want 1", len(msgs))
-	}
-	e := parse(t, msgs[0]).Embeds[0]
+	msg := platformtest.CheckDelivered(t, res, srv, hook)
+	e := parse(t, msg).Embeds[0]
 	if n := utf8.RuneCountInString(e.Description); n < maxDescription-10 || n > maxDescription {
 		t.Errorf("description has %d characters, want nearly %d", n, maxDescription)
 	}
@@ -315,44 +284,15 @@ func TestRenderShrinksDescriptionLast(t *testing.T) {
 // odd links) and checks Discord's limits with the fake's Check, and what
 // every message must show.
 func TestRenderRandomMessages(t *testing.T) {
-	seeds := uint64(300)
-	if testing.Short() {
-		seeds = 50
-	}
-	for seed := range seeds {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(seed, 1)))
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		checkPayload(t, fmt.Sprintf("seed %d", seed), m, payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 300, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same properties for texts the fuzzer chooses.
 func FuzzRender(f *testing.F) {
 	f.Add("Issue <created>", "a & b < c > d", "subject](x)[", "https://x.example/)(", "details\n> quote", "task: *err*", 7)
-	f.Add("", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 300), strings.Repeat("*", 5000), strings.Repeat("[", 3000), "https://x.example/"+strings.Repeat("(", 2000), strings.Repeat("\n", 1500), strings.Repeat("-", 3000), 30)
 	f.Add("\x1c\x1f", " \u3000", "\u200b", "http://a b", "1. x\n2. y", "https://z.example/_a_", 5)
-	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task string, tasks int) {
-		m := &message.Message{
-			Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: task,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", m, payload)
-	})
+	platformtest.FuzzMessages(f, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // checkPayload checks what every rendered payload must satisfy: Discord
@@ -360,12 +300,7 @@ func FuzzRender(f *testing.F) {
 // pings no one; and its masked links are clean.
 func checkPayload(t *testing.T, name string, m *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8", name)
-		return
-	}
-	if r := discordtest.Check(payload); r != nil {
-		t.Errorf("%s: Discord would refuse the payload: %v", name, r)
+	if !platformtest.CheckPayload(t, name, payload, discordtest.Check) {
 		return
 	}
 	r := parse(t, payload)
@@ -378,7 +313,7 @@ func checkPayload(t *testing.T, name string, m *message.Message, payload []byte)
 	}
 	heading := message.Fit(m.Heading(), math.MaxInt, newEscaper(m.Heading(), true))
 	title := strings.TrimSuffix(e.Title, message.Ellipsis)
-	if full := emoji[m.Level] + " " + heading; !strings.HasPrefix(full, title) || (title != e.Title) == (title == full) {
+	if full := message.LevelEmoji(m.Level) + " " + heading; !strings.HasPrefix(full, title) || (title != e.Title) == (title == full) {
 		t.Errorf("%s: title %q is not the heading %.80q, or a cut of it", name, e.Title, full)
 	}
 	if e.Color != colors[m.Level] || !strings.HasPrefix(e.Footer.Text, "Herald") {

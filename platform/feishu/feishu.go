@@ -104,11 +104,7 @@ func (p *Platform) Send(ctx context.Context, c *http.Client, req *platform.Reque
 		env.Sign = Sign(env.Timestamp, secret)
 	}
 	body := encode(env)
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, nil, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return p.classify(resp, body, time.Now())
+	return platform.Exchange(ctx, c, req.Webhook.URL, nil, body, p.classify)
 }
 
 // Sign returns the custom bot's signature of a request made at timestamp

@@ -1,17 +1,14 @@
 package feishu
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
@@ -27,54 +24,32 @@ var platforms = []struct {
 }{{"Feishu", NewFeishu()}, {"Lark", NewLark()}}
 
 func TestTypesAndLimits(t *testing.T) {
-	if NewFeishu().Type() != herald.Feishu || NewLark().Type() != herald.Lark {
-		t.Errorf("types %s and %s", NewFeishu().Type(), NewLark().Type())
-	}
-	want := []platform.Limit{{N: 5, Per: time.Second}, {N: 100, Per: time.Minute}}
-	for _, tt := range platforms {
-		if got := tt.p.Limits(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-			t.Errorf("%s limits %v, want %v", tt.name, got, want)
-		}
-	}
+	limits := []platform.Limit{{N: 5, Per: time.Second}, {N: 100, Per: time.Minute}}
+	platformtest.CheckTypeAndLimits(t, NewFeishu(), herald.Feishu, limits...)
+	platformtest.CheckTypeAndLimits(t, NewLark(), herald.Lark, limits...)
 }
 
 func TestCheckURL(t *testing.T) {
 	const token = "/open-apis/bot/v2/hook/3f0c2a4e-secret-token"
-	tests := []struct {
-		p       *Platform
-		url     string
-		wantErr string
-	}{
-		{NewFeishu(), "https://open.feishu.cn" + token, ""},
-		{NewFeishu(), "https://OPEN.Feishu.cn:443" + token, ""},
-		{NewFeishu(), "https://open.feishu.cn" + token + "?x=1", ""},
-		{NewLark(), "https://open.larksuite.com" + token, ""},
-		{NewLark(), "https://open.feishu.cn" + token, `host "open.feishu.cn" is not accepted for LARK webhooks (accepted: open.larksuite.com)`},
-		{NewFeishu(), "https://open.larksuite.com" + token, `host "open.larksuite.com" is not accepted for FEISHU webhooks (accepted: open.feishu.cn)`},
-		{NewFeishu(), "https://open.feishu.cn.evil.example" + token, `host "open.feishu.cn.evil.example" is not accepted`},
-		{NewFeishu(), "https://feishu.cn" + token, `host "feishu.cn" is not accepted`},
-		{NewLark(), "https://open.larkoffice.com" + token, `host "open.larkoffice.com" is not accepted`},
-		{NewFeishu(), "https://open.feishu.cn/open-apis/bot/v2/hook/", "path must be /open-apis/bot/v2/hook/{token} for FEISHU webhooks"},
-		{NewFeishu(), "https://open.feishu.cn/open-apis/bot/v1/hook/secret-token", "path must be /open-apis/bot/v2/hook/{token}"},
-		{NewLark(), "https://open.larksuite.com/open-apis/im/v1/messages?secret-token", "path must be /open-apis/bot/v2/hook/{token} for LARK webhooks"},
-		{NewLark(), "https://open.larksuite.com" + token + "/extra", "path must be /open-apis/bot/v2/hook/{token}"},
-		{NewFeishu(), "https://open.feishu.cn", "path must be"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = tt.p.CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("%s CheckURL(%s) = %v, want nil", tt.p.Type(), tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%s CheckURL(%s) = %v, want an error containing %q", tt.p.Type(), tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), "secret-token"):
-			t.Errorf("%s CheckURL(%s) = %v quotes the secret path", tt.p.Type(), tt.url, err)
-		}
-	}
+	secrets := []string{"secret-token"}
+	platformtest.CheckURLs(t, NewFeishu().CheckURL, secrets, []platformtest.URLCase{
+		{URL: "https://open.feishu.cn" + token},
+		{URL: "https://OPEN.Feishu.cn:443" + token},
+		{URL: "https://open.feishu.cn" + token + "?x=1"},
+		{URL: "https://open.larksuite.com" + token, WantErr: `host "open.larksuite.com" is not accepted for FEISHU webhooks (accepted: open.feishu.cn)`},
+		{URL: "https://open.feishu.cn.evil.example" + token, WantErr: `host "open.feishu.cn.evil.example" is not accepted`},
+		{URL: "https://feishu.cn" + token, WantErr: `host "feishu.cn" is not accepted`},
+		{URL: "https://open.feishu.cn/open-apis/bot/v2/hook/", WantErr: "path must be /open-apis/bot/v2/hook/{token} for FEISHU webhooks"},
+		{URL: "https://open.feishu.cn/open-apis/bot/v1/hook/secret-token", WantErr: "path must be /open-apis/bot/v2/hook/{token}"},
+		{URL: "https://open.feishu.cn", WantErr: "path must be"},
+	})
+	platformtest.CheckURLs(t, NewLark().CheckURL, secrets, []platformtest.URLCase{
+		{URL: "https://open.larksuite.com" + token},
+		{URL: "https://open.feishu.cn" + token, WantErr: `host "open.feishu.cn" is not accepted for LARK webhooks (accepted: open.larksuite.com)`},
+		{URL: "https://open.larkoffice.com" + token, WantErr: `host "open.larkoffice.com" is not accepted`},
+		{URL: "https://open.larksuite.com/open-apis/im/v1/messages?secret-token", WantErr: "path must be /open-apis/bot/v2/hook/{token} for LARK webhooks"},
+		{URL: "https://open.larksuite.com" + token + "/extra", WantErr: "path must be /open-apis/bot/v2/hook/{token}"},
+	})
 }
 
 // TestSign checks Sign against a vector computed independently (Python's
@@ -102,7 +77,7 @@ func TestSendSigns(t *testing.T) {
 	now := time.Unix(1599360473, 0)
 	srv.SetClock(func() time.Time { return now.Add(time.Minute) })
 	m := platformtest.FixtureMessage(herald.IssueCreated)
-	res := NewFeishu().Send(context.Background(), client(), &platform.Request{
+	res := platformtest.SendRequest(NewFeishu(), &platform.Request{
 		Webhook: &herald.Webhook{Type: herald.Feishu, URL: hook, SigningSecret: secret},
 		Message: m,
 		Now:     now,
@@ -122,8 +97,6 @@ func TestSendSigns(t *testing.T) {
 		t.Error("the request body holds the secret or the URL")
 	}
 }
-
-func client() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
 
 // setup prepares a fake and the request of one Send test case.
 type setup struct {
@@ -262,49 +235,25 @@ func TestSend(t *testing.T) {
 					req.Now = time.Now().Add(tt.setup.now)
 				}
 				if tt.setup.sendFirst {
-					if first := pl.p.Send(context.Background(), client(), req); first.Outcome != herald.OutcomeSuccess {
+					if first := platformtest.SendRequest(pl.p, req); first.Outcome != herald.OutcomeSuccess {
 						t.Fatalf("first request: %s %s", first.Outcome, first.Error)
 					}
 				}
 				before := len(srv.Requests())
-				res := pl.p.Send(context.Background(), client(), req)
-				if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-					t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-						res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-				}
-				wantErr := strings.ReplaceAll(tt.err, "{name}", pl.name)
-				if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, wantErr) {
-					t.Errorf("error %q, want one containing %q", res.Error, wantErr)
-				}
-				reqs := srv.Requests()
-				if n := len(reqs) - before; n != 1 {
-					t.Fatalf("the fake got %d requests, want exactly 1", n)
-				}
-				last := reqs[len(reqs)-1]
-				if res.ResponseBody != last.Reply || res.RequestBody != string(last.Body) {
-					t.Errorf("bodies not recorded: request %q, response %q", res.RequestBody, res.ResponseBody)
-				}
-				if ct := last.Header.Get("Content-Type"); ct != "application/json" {
-					t.Errorf("Content-Type %q", ct)
-				}
+				res := platformtest.SendRequest(pl.p, req)
+				platformtest.CheckResult(t, res, platformtest.Want{
+					Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter,
+					Err: strings.ReplaceAll(tt.err, "{name}", pl.name),
+				})
+				var rendered []byte // a signed body is not the rendered message
 				if tt.setup.secret == "" {
-					if want, _ := Render(m); res.RequestBody != string(want) {
-						t.Errorf("request body %s, want the rendered message", res.RequestBody)
-					}
+					rendered, _ = Render(m)
 				}
-				if strings.Contains(res.Error, target) || strings.Contains(res.RequestBody, target) ||
-					(tt.setup.secret != "" && strings.Contains(res.RequestBody, tt.setup.secret)) {
-					t.Error("the result holds the URL or the secret")
-				}
+				platformtest.CheckSent(t, res, srv.Requests()[before:], "application/json", rendered)
+				platformtest.CheckSecrets(t, res, target, tt.setup.secret)
 				// Only messages the fake itself took count: an injected
 				// success answer is not one.
-				wantAccepted := 0
-				if tt.setup.sendFirst || (tt.outcome == herald.OutcomeSuccess && tt.setup.prepare == nil) {
-					wantAccepted = 1
-				}
-				if n := len(srv.Messages(hook)); n != wantAccepted {
-					t.Errorf("the fake accepted %d messages, want %d", n, wantAccepted)
-				}
+				platformtest.CheckAccepted(t, srv, hook, tt.setup.sendFirst || (tt.outcome == herald.OutcomeSuccess && tt.setup.prepare == nil))
 			})
 		}
 	}
@@ -312,20 +261,13 @@ func TestSend(t *testing.T) {
 
 func TestSendConnectionRefused(t *testing.T) {
 	for _, pl := range platforms {
-		srv := feishutest.NewServer(t)
-		hook := srv.NewHook(platformtest.HookOptions{})
-		srv.Close()
-		res := pl.p.Send(context.Background(), client(), &platform.Request{
-			Webhook: &herald.Webhook{Type: pl.p.Type(), URL: hook},
-			Message: platformtest.FixtureMessage(herald.IssueCreated),
+		t.Run(pl.name, func(t *testing.T) {
+			srv := feishutest.NewServer(t)
+			hook := srv.NewHook(platformtest.HookOptions{})
+			srv.Close()
+			res := platformtest.Send(pl.p, hook, platformtest.FixtureMessage(herald.IssueCreated))
+			platformtest.CheckUnreachable(t, res, strings.TrimPrefix(hook, srv.URL+feishutest.PathPrefix), "/open-apis/")
 		})
-		if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" || res.RequestBody == "" {
-			t.Fatalf("%s: got %s %d %q, want RETRYABLE with no status, an error and the request body", pl.name, res.Outcome, res.HTTPStatus, res.Error)
-		}
-		token := strings.TrimPrefix(hook, srv.URL+feishutest.PathPrefix)
-		if strings.Contains(res.Error, token) || strings.Contains(res.Error, "/open-apis/") {
-			t.Errorf("%s: error %q reveals the hook path", pl.name, res.Error)
-		}
 	}
 }
 
@@ -337,33 +279,30 @@ const markup = "<at id=all></at>*_~`[x](y):中文字符😀&#60; "
 // keyword, which checks the size, schema, signature and keyword.
 func TestSendLongMarkupDescriptionIsAccepted(t *testing.T) {
 	for _, pl := range platforms {
-		srv := feishutest.NewServer(t)
-		hook := srv.NewHook(platformtest.HookOptions{Secret: "s", Keyword: platformtest.FixtureKeyword})
-		m := platformtest.FixtureMessage(herald.IssueApprovalRequested)
-		m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-		m.Details = m.Description
-		res := pl.p.Send(context.Background(), client(), &platform.Request{
-			Webhook: &herald.Webhook{Type: pl.p.Type(), URL: hook, SigningSecret: "s", Keyword: platformtest.FixtureKeyword},
-			Message: m,
+		t.Run(pl.name, func(t *testing.T) {
+			srv := feishutest.NewServer(t)
+			hook := srv.NewHook(platformtest.HookOptions{Secret: "s", Keyword: platformtest.FixtureKeyword})
+			m := platformtest.LongMessage(herald.IssueApprovalRequested, markup)
+			res := platformtest.SendRequest(pl.p, &platform.Request{
+				Webhook: &herald.Webhook{Type: pl.p.Type(), URL: hook, SigningSecret: "s", Keyword: platformtest.FixtureKeyword},
+				Message: m,
+			})
+			msg := platformtest.CheckDelivered(t, res, srv, hook)
+			if len(msg) > feishutest.MaxBody {
+				t.Fatalf("%s: the message has %d bytes", pl.name, len(msg))
+			}
+			r := parse(t, msg)
+			d := r.texts()["div"][0]
+			if !strings.HasPrefix(d, "&#60;at id=all&#62;&#60;/at&#62;&#42;&#95;&#126;&#96;&#91;x&#93;&#40;y&#41;&#58;中文字符😀&#38;#60;") ||
+				!strings.HasSuffix(d, message.Ellipsis) {
+				t.Errorf("%s: description not escaped and cut: %q…", pl.name, message.Truncate(d, 80))
+			}
+			if strings.Contains(string(msg), "<at") {
+				t.Errorf("%s: an unescaped mention went out", pl.name)
+			}
+			if _, err := strconv.ParseInt(r.Timestamp, 10, 64); err != nil || r.Sign == "" {
+				t.Errorf("%s: not signed: timestamp %q sign %q", pl.name, r.Timestamp, r.Sign)
+			}
 		})
-		if res.Outcome != herald.OutcomeSuccess {
-			t.Fatalf("%s: outcome %s (%s), want SUCCESS; fake: %+v", pl.name, res.Outcome, res.Error, srv.Requests())
-		}
-		msgs := srv.Messages(hook)
-		if len(msgs) != 1 || len(msgs[0]) > feishutest.MaxBody {
-			t.Fatalf("%s: fake accepted %d messages", pl.name, len(msgs))
-		}
-		r := parse(t, msgs[0])
-		d := r.texts()["div"][0]
-		if !strings.HasPrefix(d, "&#60;at id=all&#62;&#60;/at&#62;&#42;&#95;&#126;&#96;&#91;x&#93;&#40;y&#41;&#58;中文字符😀&#38;#60;") ||
-			!strings.HasSuffix(d, message.Ellipsis) {
-			t.Errorf("%s: description not escaped and cut: %q…", pl.name, message.Truncate(d, 80))
-		}
-		if strings.Contains(string(msgs[0]), "<at") {
-			t.Errorf("%s: an unescaped mention went out", pl.name)
-		}
-		if _, err := strconv.ParseInt(r.Timestamp, 10, 64); err != nil || r.Sign == "" {
-			t.Errorf("%s: not signed: timestamp %q sign %q", pl.name, r.Timestamp, r.Sign)
-		}
 	}
 }

@@ -1,16 +1,14 @@
 package feishu
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // Size limits. The custom bot refuses bodies over 20 KB with code 9499
@@ -108,22 +106,15 @@ type envelope struct {
 	Card      *InteractiveCard `json:"card"`
 }
 
-// templates and emoji show the level (SPEC §2); the colours are the ones
-// Feishu's card guide gives for info, warning, error and success.
-var (
-	templates = map[herald.Level]string{
-		herald.LevelInfo:    "blue",
-		herald.LevelWarn:    "orange",
-		herald.LevelError:   "red",
-		herald.LevelSuccess: "green",
-	}
-	emoji = map[herald.Level]string{
-		herald.LevelInfo:    "ℹ️",
-		herald.LevelWarn:    "⚠️",
-		herald.LevelError:   "❌",
-		herald.LevelSuccess: "✅",
-	}
-)
+// templates show the level (SPEC §2), with message.LevelEmoji; the
+// colours are the ones Feishu's card guide gives for info, warning, error
+// and success.
+var templates = map[herald.Level]string{
+	herald.LevelInfo:    "blue",
+	herald.LevelWarn:    "orange",
+	herald.LevelError:   "red",
+	herald.LevelSuccess: "green",
+}
 
 // Card returns the interactive card of m: a header with the level emoji
 // and colour and m.Heading() (the keyword, if any, is kept whole when the
@@ -152,17 +143,14 @@ func Render(m *message.Message) ([]byte, error) {
 	return encode(envelope{MsgType: "interactive", Card: &c}), nil
 }
 
-// encode writes v as compact JSON. HTML characters stay as they are so the
-// delivery log reads like what Feishu receives; the card types cannot fail
-// to encode.
+// encode writes v with platform.JSON; the card types cannot fail to
+// encode.
 func encode(v any) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := platform.JSON(v)
+	if err != nil {
 		panic("feishu: encoding a card: " + err.Error())
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return b
 }
 
 // budget is how many bytes of escaped lark_md each cut piece may have.
@@ -265,7 +253,7 @@ func larkMD(s string) *CardText { return &CardText{Tag: "lark_md", Content: s} }
 // maxHeading characters. When it must be cut, the title is cut and the
 // keyword kept whole, because keyword security needs all of it.
 func heading(m *message.Message) string {
-	prefix := emoji[level(m)] + " "
+	prefix := message.LevelEmoji(level(m)) + " "
 	room := maxHeading - utf8.RuneCountInString(prefix)
 	full := message.Fit(m.Heading(), room, plain)
 	if m.Keyword == "" || utf8.RuneCountInString(m.Heading()) <= room {
@@ -298,19 +286,9 @@ func linkable(link string) string {
 // percent-encoded. Characters a URL needs (:/?#&=%…) stay, so the link
 // still leads to the same place.
 func linkTarget(link string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(link); i++ {
-		c := link[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()[]<>\"'\\`{}|^", c) >= 0 {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	return message.PercentEncode(link, func(c byte) bool {
+		return c <= ' ' || c >= 0x7f || strings.IndexByte("()[]<>\"'\\`{}|^", c) >= 0
+	})
 }
 
 // escape writes one character of user text inside lark_md. Feishu's card
@@ -343,14 +321,11 @@ func escapeInline(r rune) string {
 }
 
 // plain writes one character of plain_text, which is shown as it is: the
-// header and the note are one line, so line breaks become spaces, and
-// control characters, which a card cannot show, are dropped.
+// header and the note are one line, so line and paragraph separators
+// become spaces as line breaks do (message.OneLine).
 func plain(r rune) string {
-	switch {
-	case r == '\n' || r == '\t' || r == '\u2028' || r == '\u2029':
+	if r == '\u2028' || r == '\u2029' {
 		return " "
-	case unicode.IsControl(r):
-		return ""
 	}
-	return string(r)
+	return message.OneLine(r)
 }

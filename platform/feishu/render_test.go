@@ -2,9 +2,6 @@ package feishu
 
 import (
 	"encoding/json"
-	"fmt"
-	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,18 +13,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := feishutest.Check(got); err != nil {
-				t.Errorf("Feishu would refuse the payload: %v", err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, feishutest.Check)
 }
 
 // rendered is the part of a payload the tests read.
@@ -40,11 +26,7 @@ type rendered struct {
 
 func parse(t testing.TB, payload []byte) rendered {
 	t.Helper()
-	var r rendered
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
-	return r
+	return platformtest.Parse[rendered](t, payload)
 }
 
 // texts returns the lark_md and plain texts of the card by where they are:
@@ -73,69 +55,63 @@ func (r rendered) texts() map[string][]string {
 // description, linked subject, project, actor, environment and stage,
 // failed tasks, the issue's details, the View button and "Herald".
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		r := parse(t, payload)
+		texts := r.texts()
+		if r.MsgType != "interactive" || r.Timestamp != "" || r.Sign != "" {
+			t.Errorf("msg_type %q, timestamp %q, sign %q: want an unsigned interactive message", r.MsgType, r.Timestamp, r.Sign)
+		}
+		if !r.Card.Config.WideScreenMode {
+			t.Error("wide_screen_mode is off")
+		}
+		if got, want := r.Card.Header.Template, templates[typ.Level()]; got != want || want == "" {
+			t.Errorf("template %q, want %q", got, want)
+		}
+		if got, want := r.Card.Header.Title, (CardText{Tag: "plain_text", Content: message.LevelEmoji(typ.Level()) + " " + m.Heading()}); got != want {
+			t.Errorf("header title %+v, want %+v", got, want)
+		}
+		if m.Keyword != "" && !strings.HasSuffix(texts["header"][0], " · "+m.Keyword) {
+			t.Errorf("header %q lacks the keyword", texts["header"][0])
+		}
+		divs := strings.Join(texts["div"], "\n")
+		if d := message.Fit(m.Description, 1000, escape); !strings.Contains(divs, d) {
+			t.Errorf("divs lack the description %q:\n%s", d, divs)
+		}
+		fields := strings.Join(texts["field"], "\n")
+		subject := "**" + m.SubjectKind + "**\n[" + message.Fit(m.Subject, 1000, escape) + "](" + m.Link + ")"
+		for _, want := range []string{subject, "**Project**\nPayments", "**Actor**\nAlice Chen", "**Environment**\nprod"} {
+			if !strings.Contains(fields, want) {
+				t.Errorf("fields lack %q:\n%s", want, fields)
 			}
-			r := parse(t, payload)
-			texts := r.texts()
-			if r.MsgType != "interactive" || r.Timestamp != "" || r.Sign != "" {
-				t.Errorf("msg_type %q, timestamp %q, sign %q: want an unsigned interactive message", r.MsgType, r.Timestamp, r.Sign)
+		}
+		if typ.IsPipeline() != strings.Contains(fields, "**Stage**\nprod-eu") {
+			t.Errorf("stage shown %v, want %v:\n%s", !typ.IsPipeline(), typ.IsPipeline(), fields)
+		}
+		if typ == herald.IssueSentBack && !strings.Contains(divs, "rollback plan &#38; run it on &#60;staging&#62; first") {
+			t.Errorf("the comment is not in the description, escaped:\n%s", divs)
+		}
+		if typ == herald.PipelineFailed {
+			if n := strings.Count(divs, "\n• Migrate shard"); n != message.MaxFailedTasks {
+				t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, divs)
 			}
-			if !r.Card.Config.WideScreenMode {
-				t.Error("wide_screen_mode is off")
+			if !strings.Contains(divs, "**Failed tasks**\n") || !strings.Contains(divs, "\n• and 2 more") {
+				t.Errorf("no failed-task heading or \"and 2 more\":\n%s", divs)
 			}
-			if got, want := r.Card.Header.Template, templates[typ.Level()]; got != want || want == "" {
-				t.Errorf("template %q, want %q", got, want)
-			}
-			if got, want := r.Card.Header.Title, (CardText{Tag: "plain_text", Content: emoji[typ.Level()] + " " + m.Heading()}); got != want {
-				t.Errorf("header title %+v, want %+v", got, want)
-			}
-			if m.Keyword != "" && !strings.HasSuffix(texts["header"][0], " · "+m.Keyword) {
-				t.Errorf("header %q lacks the keyword", texts["header"][0])
-			}
-			divs := strings.Join(texts["div"], "\n")
-			if d := message.Fit(m.Description, 1000, escape); !strings.Contains(divs, d) {
-				t.Errorf("divs lack the description %q:\n%s", d, divs)
-			}
-			fields := strings.Join(texts["field"], "\n")
-			subject := "**" + m.SubjectKind + "**\n[" + message.Fit(m.Subject, 1000, escape) + "](" + m.Link + ")"
-			for _, want := range []string{subject, "**Project**\nPayments", "**Actor**\nAlice Chen", "**Environment**\nprod"} {
-				if !strings.Contains(fields, want) {
-					t.Errorf("fields lack %q:\n%s", want, fields)
-				}
-			}
-			if typ.IsPipeline() != strings.Contains(fields, "**Stage**\nprod-eu") {
-				t.Errorf("stage shown %v, want %v:\n%s", !typ.IsPipeline(), typ.IsPipeline(), fields)
-			}
-			if typ == herald.IssueSentBack && !strings.Contains(divs, "rollback plan &#38; run it on &#60;staging&#62; first") {
-				t.Errorf("the comment is not in the description, escaped:\n%s", divs)
-			}
-			if typ == herald.PipelineFailed {
-				if n := strings.Count(divs, "\n• Migrate shard"); n != message.MaxFailedTasks {
-					t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, divs)
-				}
-				if !strings.Contains(divs, "**Failed tasks**\n") || !strings.Contains(divs, "\n• and 2 more") {
-					t.Errorf("no failed-task heading or \"and 2 more\":\n%s", divs)
-				}
-			}
-			if hasDetails := strings.Contains(divs, "**Details**\nSpeeds up the nightly reconciliation report.\nReviewed with the DBA team."); hasDetails != !typ.IsPipeline() {
-				t.Errorf("details shown %v, want %v:\n%s", hasDetails, !typ.IsPipeline(), divs)
-			}
-			if got := texts["note"]; len(got) != 1 || got[0] != "Herald · Payments" {
-				t.Errorf("note %q, want Herald and the project", got)
-			}
-			if got := texts["button"]; len(got) != 1 || got[0] != "View" || texts["url"][0] != m.Link {
-				t.Errorf("buttons %q to %q, want one View button to %s", got, texts["url"], m.Link)
-			}
-			if c := Card(m); !reflectEqualJSON(t, c, r.Card) {
-				t.Error("Card and Render disagree")
-			}
-		})
-	}
+		}
+		if hasDetails := strings.Contains(divs, "**Details**\nSpeeds up the nightly reconciliation report.\nReviewed with the DBA team."); hasDetails != !typ.IsPipeline() {
+			t.Errorf("details shown %v, want %v:\n%s", hasDetails, !typ.IsPipeline(), divs)
+		}
+		if got := texts["note"]; len(got) != 1 || got[0] != "Herald · Payments" {
+			t.Errorf("note %q, want Herald and the project", got)
+		}
+		if got := texts["button"]; len(got) != 1 || got[0] != "View" || texts["url"][0] != m.Link {
+			t.Errorf("buttons %q to %q, want one View button to %s", got, texts["url"], m.Link)
+		}
+		if c := Card(m); !reflectEqualJSON(t, c, r.Card) {
+			t.Error("Card and Render disagree")
+		}
+	})
 }
 
 func reflectEqualJSON(t *testing.T, a, b any) bool {
@@ -285,17 +261,12 @@ func TestRenderWithinSize(t *testing.T) {
 // checkPayload checks what every rendered payload must satisfy: valid
 // UTF-8 JSON the fake's Check accepts, within MaxBody, with "Herald" in the
 // note and the header starting with the level emoji and the heading.
-func checkPayload(t testing.TB, name string, m *message.Message, payload []byte) {
+func checkPayload(t *testing.T, name string, m *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8", name)
-		return
-	}
 	if len(payload) > MaxBody {
 		t.Errorf("%s: payload has %d bytes, more than %d", name, len(payload), MaxBody)
 	}
-	if err := feishutest.Check(payload); err != nil {
-		t.Errorf("%s: Feishu would refuse the payload: %v", name, err)
+	if !platformtest.CheckPayload(t, name, payload, feishutest.Check) {
 		return
 	}
 	texts := parse(t, payload).texts()
@@ -304,7 +275,7 @@ func checkPayload(t testing.TB, name string, m *message.Message, payload []byte)
 	}
 	start := message.Truncate(message.Fit(m.Heading(), 1<<20, plain), 20)
 	start = strings.TrimSuffix(start, message.Ellipsis)
-	if header := texts["header"][0]; !strings.HasPrefix(header, emoji[level(m)]+" "+start) {
+	if header := texts["header"][0]; !strings.HasPrefix(header, message.LevelEmoji(level(m))+" "+start) {
 		t.Errorf("%s: header %q does not start with the heading %q", name, header, start)
 	}
 	// Markup characters left once our own "**" are gone; divs have no
@@ -342,21 +313,7 @@ func checkPayload(t testing.TB, name string, m *message.Message, payload []byte)
 // (markup, Chinese, controls, fields of up to 20,000 characters, up to 40
 // failed tasks, long links, keywords) and checks every payload.
 func TestRenderRandomMessages(t *testing.T) {
-	seeds := 400
-	if testing.Short() {
-		seeds = 50
-	}
-	for seed := range uint64(seeds) {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(seed, 1)))
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		checkPayload(t, fmt.Sprintf("seed %d", seed), m, payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 400, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same properties for texts the fuzzer chooses.
@@ -365,19 +322,10 @@ func FuzzRender(f *testing.F) {
 	f.Add("", "", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 300), strings.Repeat("&", 9000), strings.Repeat("[", 3000), "https://x.example/"+strings.Repeat("(", 2990), strings.Repeat("\n", 1500), strings.Repeat("<at id=all>", 900), strings.Repeat("k", 150), 40)
 	f.Add("\x00\x01", "\x00", "\xff\xfe", "http://[::1]:80/", "\u2028", "\t", "\u202e", 3)
+	check := platformtest.RenderAndCheck(Render, checkPayload)
 	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task, keyword string, tasks int) {
-		m := &message.Message{
-			Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: keyword,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", m, payload)
+		m := platformtest.FuzzMessage(title, desc, subject, link, details, task, tasks)
+		m.Keyword = keyword
+		check(t, "fuzz", m)
 	})
 }

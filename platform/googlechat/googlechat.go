@@ -91,11 +91,11 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the Google Chat message: " + err.Error()}
 	}
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, http.Header{"Content-Type": {contentType}}, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return classify(resp, body, time.Now(), secrets(req.Webhook.URL))
+	credentials := secrets(req.Webhook.URL)
+	return platform.Exchange(ctx, c, req.Webhook.URL, http.Header{"Content-Type": {contentType}}, body,
+		func(resp *platform.Response, requestBody []byte, now time.Time) platform.Result {
+			return classify(resp, requestBody, now, credentials)
+		})
 }
 
 // googleError is the body of Google's error answers.

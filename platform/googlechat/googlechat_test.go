@@ -1,7 +1,6 @@
 package googlechat
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,66 +24,29 @@ const (
 
 func TestCheckURL(t *testing.T) {
 	query := "?key=" + testKey + "&token=" + testToken
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query, ""},
-		{"https://CHAT.googleapis.com/v1/spaces/" + testSpace + "/messages" + query, ""},
-		{"https://chat.googleapis.com:443/v1/spaces/" + testSpace + "/messages" + query, ""},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query + "&threadKey=deploys&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD", ""},
-		{"http://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query, `host "chat.googleapis.com" serves GOOGLE_CHAT webhooks over https only`},
-		{"https://chat.googleapis.com:8443/v1/spaces/" + testSpace + "/messages" + query, "port 443 only"},
-		{"https://googleapis.com/v1/spaces/" + testSpace + "/messages" + query, `host "googleapis.com" is not accepted for GOOGLE_CHAT webhooks (accepted: chat.googleapis.com)`},
-		{"https://chat.googleapis.com.evil.example/v1/spaces/" + testSpace + "/messages" + query, `host "chat.googleapis.com.evil.example" is not accepted`},
-		{"https://evil.example/v1/spaces/" + testSpace + "/messages" + query, `host "evil.example" is not accepted`},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + query, "path must be /v1/spaces/{space}/messages for GOOGLE_CHAT webhooks"},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages/x" + query, "path must be /v1/spaces/{space}/messages"},
-		{"https://chat.googleapis.com/v1/spaces//messages" + query, "path must be /v1/spaces/{space}/messages"},
-		{"https://chat.googleapis.com/v2/spaces/" + testSpace + "/messages" + query, "path must be /v1/spaces/{space}/messages"},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?token=" + testToken, "must carry both the key and the token"},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?key=" + testKey, "must carry both the key and the token"},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?key=&token=" + testToken, "must carry both the key and the token"},
-		{"https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages", "must carry both the key and the token"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		}
-		if err != nil {
-			for _, secret := range []string{testKey, testToken, "hHuPA8Ft28", testSpace} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("CheckURL(%s) = %v quotes %q from the path or query", tt.url, err, secret)
-				}
-			}
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{testKey, testToken, "hHuPA8Ft28", testSpace}, []platformtest.URLCase{
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query},
+		{URL: "https://CHAT.googleapis.com/v1/spaces/" + testSpace + "/messages" + query},
+		{URL: "https://chat.googleapis.com:443/v1/spaces/" + testSpace + "/messages" + query},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query + "&threadKey=deploys&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"},
+		{URL: "http://chat.googleapis.com/v1/spaces/" + testSpace + "/messages" + query, WantErr: `host "chat.googleapis.com" serves GOOGLE_CHAT webhooks over https only`},
+		{URL: "https://chat.googleapis.com:8443/v1/spaces/" + testSpace + "/messages" + query, WantErr: "port 443 only"},
+		{URL: "https://googleapis.com/v1/spaces/" + testSpace + "/messages" + query, WantErr: `host "googleapis.com" is not accepted for GOOGLE_CHAT webhooks (accepted: chat.googleapis.com)`},
+		{URL: "https://chat.googleapis.com.evil.example/v1/spaces/" + testSpace + "/messages" + query, WantErr: `host "chat.googleapis.com.evil.example" is not accepted`},
+		{URL: "https://evil.example/v1/spaces/" + testSpace + "/messages" + query, WantErr: `host "evil.example" is not accepted`},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + query, WantErr: "path must be /v1/spaces/{space}/messages for GOOGLE_CHAT webhooks"},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages/x" + query, WantErr: "path must be /v1/spaces/{space}/messages"},
+		{URL: "https://chat.googleapis.com/v1/spaces//messages" + query, WantErr: "path must be /v1/spaces/{space}/messages"},
+		{URL: "https://chat.googleapis.com/v2/spaces/" + testSpace + "/messages" + query, WantErr: "path must be /v1/spaces/{space}/messages"},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?token=" + testToken, WantErr: "must carry both the key and the token"},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?key=" + testKey, WantErr: "must carry both the key and the token"},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages?key=&token=" + testToken, WantErr: "must carry both the key and the token"},
+		{URL: "https://chat.googleapis.com/v1/spaces/" + testSpace + "/messages", WantErr: "must carry both the key and the token"},
+	})
 }
 
 func TestTypeAndLimits(t *testing.T) {
-	p := New()
-	if p.Type() != herald.GoogleChat {
-		t.Errorf("Type() = %s", p.Type())
-	}
-	if got := p.Limits(); len(got) != 1 || got[0] != (platform.Limit{N: 1, Per: time.Second}) {
-		t.Errorf("Limits() = %v, want 1 per second", got)
-	}
-}
-
-// sendTo posts m to hook with the Google Chat platform.
-func sendTo(hook string, m *message.Message) platform.Result {
-	return New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.GoogleChat, URL: hook},
-		Message: m,
-	})
+	platformtest.CheckTypeAndLimits(t, New(), herald.GoogleChat, platform.Limit{N: 1, Per: time.Second})
 }
 
 // send posts m to a new hook of a new fake Google Chat, after setup (if
@@ -97,7 +59,7 @@ func send(t *testing.T, m *message.Message, setup func(s *googlechattest.Server,
 	if setup != nil {
 		target = setup(srv, hook)
 	}
-	return sendTo(target, m), srv, hook
+	return platformtest.Send(New(), target, m), srv, hook
 }
 
 // withQuery returns hook with query parameter name set to value.
@@ -201,40 +163,12 @@ func TestSend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := platformtest.FixtureMessage(herald.IssueCreated)
 			res, srv, hook := send(t, m, tt.setup)
-			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-					res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
-			want, _ := Render(m)
-			if res.RequestBody != string(want) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want exactly 1", len(reqs))
-			}
-			if res.ResponseBody != reqs[0].Reply {
-				t.Errorf("response body %q, want what the fake answered, %q", res.ResponseBody, reqs[0].Reply)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			wantAccepted := 0
-			if tt.outcome == herald.OutcomeSuccess {
-				wantAccepted = 1
-			}
-			if accepted := len(srv.Messages(hook)); accepted != wantAccepted {
-				t.Errorf("the fake accepted %d messages, want %d", accepted, wantAccepted)
-			}
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Err: tt.err})
+			rendered, _ := Render(m)
+			platformtest.CheckSent(t, res, srv.Requests(), "application/json; charset=UTF-8", rendered)
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess)
 			u, _ := url.Parse(hook)
-			for _, secret := range []string{u.Query().Get("key"), u.Query().Get("token"), u.RawQuery} {
-				if strings.Contains(res.Error, secret) || strings.Contains(res.ResponseBody, secret) || strings.Contains(res.RequestBody, secret) {
-					t.Errorf("the result reveals %q: %+v", secret, res)
-				}
-			}
+			platformtest.CheckSecrets(t, res, u.Query().Get("key"), u.Query().Get("token"), u.RawQuery)
 		})
 	}
 }
@@ -276,14 +210,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	srv := googlechattest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	srv.Close()
-	res := sendTo(hook, platformtest.FixtureMessage(herald.IssueCreated))
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
+	res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.IssueCreated))
 	u, _ := url.Parse(hook)
-	for _, secret := range []string{u.Query().Get("key"), u.Query().Get("token"), u.Path, "/v1/spaces/"} {
-		if strings.Contains(res.Error, secret) {
-			t.Errorf("error %q reveals %q", res.Error, secret)
-		}
-	}
+	platformtest.CheckUnreachable(t, res, u.Query().Get("key"), u.Query().Get("token"), u.Path, "/v1/spaces/")
 }

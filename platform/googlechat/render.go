@@ -1,14 +1,13 @@
 package googlechat
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // MaxBytes is Google Chat's limit on a whole message, text and cards
@@ -127,23 +126,15 @@ type openLink struct {
 	URL string `json:"url"`
 }
 
-// emoji shows the level in the card title and colors tints the heading of
-// the failed tasks (SPEC §2). Card headers are plain text, so the emoji is
-// what every client shows.
-var (
-	emoji = map[herald.Level]string{
-		herald.LevelInfo:    "ℹ️",
-		herald.LevelWarn:    "⚠️",
-		herald.LevelError:   "❌",
-		herald.LevelSuccess: "✅",
-	}
-	colors = map[herald.Level]string{
-		herald.LevelInfo:    "#1A73E8",
-		herald.LevelWarn:    "#F9AB00",
-		herald.LevelError:   "#D93025",
-		herald.LevelSuccess: "#1E8E3E",
-	}
-)
+// The level's emoji (message.LevelEmoji) shows the level in the card title
+// and colors tints the heading of the failed tasks (SPEC §2). Card headers
+// are plain text, so the emoji is what every client shows.
+var colors = map[herald.Level]string{
+	herald.LevelInfo:    "#1A73E8",
+	herald.LevelWarn:    "#F9AB00",
+	herald.LevelError:   "#D93025",
+	herald.LevelSuccess: "#1E8E3E",
+}
 
 // Render returns the Google Chat message of m: a short notification "text"
 // (the title line) and one card whose header carries the level emoji, the
@@ -161,7 +152,7 @@ var (
 func Render(m *message.Message) ([]byte, error) {
 	b := fullBudget
 	for {
-		data, err := encode(build(m, b))
+		data, err := platform.JSON(build(m, b))
 		if err != nil {
 			return nil, err
 		}
@@ -174,16 +165,6 @@ func Render(m *message.Message) ([]byte, error) {
 		}
 		b = next
 	}
-}
-
-func encode(p payload) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keeps the card's HTML readable and its size honest
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // build lays out the message within budget b.
@@ -219,7 +200,7 @@ func build(m *message.Message, b budget) payload {
 		heading = message.Brand
 	}
 	title := heading
-	if e := emoji[m.Level]; e != "" {
+	if e := message.LevelEmoji(m.Level); e != "" {
 		title = e + " " + heading
 	}
 	text := message.Fit(m.Heading(), maxText, escapeChat)
@@ -289,19 +270,13 @@ func linkURL(link string) string {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ""
 	}
-	var b strings.Builder
-	for i := 0; i < len(link); i++ {
-		c := link[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"'<>\^`+"`{|}", c) >= 0 {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	if len(href(b.String())) > maxURL {
+	target := message.PercentEncode(link, func(c byte) bool {
+		return c <= ' ' || c >= 0x7f || strings.IndexByte(`"'<>\^`+"`{|}", c) >= 0
+	})
+	if len(href(target)) > maxURL {
 		return ""
 	}
-	return b.String()
+	return target
 }
 
 // href is a linkURL inside href="…": its "&" must be an entity there.
@@ -324,12 +299,8 @@ func escapeHTML(r rune) string {
 // where a line break becomes a space.
 func escapeInline(r rune) string {
 	switch r {
-	case '&':
-		return "&amp;"
-	case '<':
-		return "&lt;"
-	case '>':
-		return "&gt;"
+	case '&', '<', '>':
+		return message.EscapeHTML(r)
 	case '"':
 		return "&quot;"
 	case '\'':

@@ -1,10 +1,7 @@
 package googlechat
 
 import (
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,23 +9,13 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 	"github.com/heraldhq/herald/platform/googlechat/googlechattest"
 	"github.com/heraldhq/herald/platform/platformtest"
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := googlechattest.Check(got); err != nil {
-				t.Errorf("Google Chat would refuse the payload: %v", err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, googlechattest.Check)
 }
 
 // rendered is the part of a payload the tests read.
@@ -54,10 +41,7 @@ type rendered struct {
 
 func parse(t *testing.T, payload []byte) rendered {
 	t.Helper()
-	var r rendered
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	r := platformtest.Parse[rendered](t, payload)
 	if len(r.CardsV2) != 1 || len(r.CardsV2[0].Card.Sections) != 1 {
 		t.Fatalf("want one card with one section:\n%s", payload)
 	}
@@ -106,68 +90,62 @@ func (r rendered) buttons() []string {
 // environment and stage, failed tasks, the issue's details, the View button
 // and "Herald".
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		r := parse(t, payload)
+		if r.CardsV2[0].CardID != "herald" {
+			t.Errorf("cardId %q", r.CardsV2[0].CardID)
+		}
+		if want := message.LevelEmoji(typ.Level()) + " " + m.Title; !strings.HasPrefix(r.title(), want) || message.LevelEmoji(typ.Level()) == "" {
+			t.Errorf("card title %q, want it to start with the level emoji and title, %q", r.title(), want)
+		}
+		if m.Keyword != "" && !strings.HasSuffix(r.title(), " · "+m.Keyword) {
+			t.Errorf("card title %q lacks the keyword %q", r.title(), m.Keyword)
+		}
+		if r.Text != m.Heading() {
+			t.Errorf("text %q, want the title line %q", r.Text, m.Heading())
+		}
+		if r.CardsV2[0].Card.Header.Subtitle != "Payments" {
+			t.Errorf("subtitle %q, want the project", r.CardsV2[0].Card.Header.Subtitle)
+		}
+		paragraphs := r.paragraphs()
+		if d := message.FitBytes(m.Description, fullBudget.desc, escapeHTML); len(paragraphs) == 0 || paragraphs[0] != d {
+			t.Errorf("first paragraph %q, want the description %q", paragraphs, d)
+		}
+		fields := strings.Join(r.fields(), "\n")
+		subject := m.SubjectKind + `: <a href="` + m.Link + `">` + message.FitBytes(m.Subject, 1000, escapeInline) + "</a>"
+		for _, want := range []string{subject, "Project: Payments", "Actor: Alice Chen", "Environment: prod"} {
+			if !strings.Contains(fields, want) {
+				t.Errorf("fields lack %q:\n%s", want, fields)
 			}
-			r := parse(t, payload)
-			if r.CardsV2[0].CardID != "herald" {
-				t.Errorf("cardId %q", r.CardsV2[0].CardID)
+		}
+		if typ.IsPipeline() != strings.Contains(fields, "Stage: prod-eu") {
+			t.Errorf("stage shown %v, want %v:\n%s", !typ.IsPipeline(), typ.IsPipeline(), fields)
+		}
+		all := strings.Join(paragraphs, "\n")
+		if typ == herald.IssueSentBack && !strings.Contains(all, "rollback plan &amp; run it on &lt;staging&gt; first.") {
+			t.Errorf("the comment is not in the description, escaped:\n%s", all)
+		}
+		if typ == herald.PipelineFailed {
+			if n := strings.Count(all, "<br>• Migrate shard"); n != message.MaxFailedTasks {
+				t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, all)
 			}
-			if want := emoji[typ.Level()] + " " + m.Title; !strings.HasPrefix(r.title(), want) || emoji[typ.Level()] == "" {
-				t.Errorf("card title %q, want it to start with the level emoji and title, %q", r.title(), want)
+			if !strings.Contains(all, `<font color="`+colors[herald.LevelError]+`">Failed tasks</font>`) || !strings.Contains(all, "<br>• and 2 more") {
+				t.Errorf("no coloured task heading or \"and 2 more\":\n%s", all)
 			}
-			if m.Keyword != "" && !strings.HasSuffix(r.title(), " · "+m.Keyword) {
-				t.Errorf("card title %q lacks the keyword %q", r.title(), m.Keyword)
-			}
-			if r.Text != m.Heading() {
-				t.Errorf("text %q, want the title line %q", r.Text, m.Heading())
-			}
-			if r.CardsV2[0].Card.Header.Subtitle != "Payments" {
-				t.Errorf("subtitle %q, want the project", r.CardsV2[0].Card.Header.Subtitle)
-			}
-			paragraphs := r.paragraphs()
-			if d := message.FitBytes(m.Description, fullBudget.desc, escapeHTML); len(paragraphs) == 0 || paragraphs[0] != d {
-				t.Errorf("first paragraph %q, want the description %q", paragraphs, d)
-			}
-			fields := strings.Join(r.fields(), "\n")
-			subject := m.SubjectKind + `: <a href="` + m.Link + `">` + message.FitBytes(m.Subject, 1000, escapeInline) + "</a>"
-			for _, want := range []string{subject, "Project: Payments", "Actor: Alice Chen", "Environment: prod"} {
-				if !strings.Contains(fields, want) {
-					t.Errorf("fields lack %q:\n%s", want, fields)
-				}
-			}
-			if typ.IsPipeline() != strings.Contains(fields, "Stage: prod-eu") {
-				t.Errorf("stage shown %v, want %v:\n%s", !typ.IsPipeline(), typ.IsPipeline(), fields)
-			}
-			all := strings.Join(paragraphs, "\n")
-			if typ == herald.IssueSentBack && !strings.Contains(all, "rollback plan &amp; run it on &lt;staging&gt; first.") {
-				t.Errorf("the comment is not in the description, escaped:\n%s", all)
-			}
-			if typ == herald.PipelineFailed {
-				if n := strings.Count(all, "<br>• Migrate shard"); n != message.MaxFailedTasks {
-					t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, all)
-				}
-				if !strings.Contains(all, `<font color="`+colors[herald.LevelError]+`">Failed tasks</font>`) || !strings.Contains(all, "<br>• and 2 more") {
-					t.Errorf("no coloured task heading or \"and 2 more\":\n%s", all)
-				}
-			} else if strings.Contains(all, "Failed tasks") {
-				t.Errorf("failed tasks shown for %s", typ)
-			}
-			if typ.IsIssue() != strings.Contains(all, detailsHead+"Speeds up the nightly reconciliation report.<br>Reviewed with the DBA team.") {
-				t.Errorf("issue details shown %v, want %v:\n%s", !typ.IsIssue(), typ.IsIssue(), all)
-			}
-			if got := paragraphs[len(paragraphs)-1]; got != "Herald · Payments" {
-				t.Errorf("last paragraph %q, want the footer", got)
-			}
-			if got := r.buttons(); len(got) != 1 || got[0] != "View -> "+m.Link {
-				t.Errorf("buttons %q, want View to %s", got, m.Link)
-			}
-		})
-	}
+		} else if strings.Contains(all, "Failed tasks") {
+			t.Errorf("failed tasks shown for %s", typ)
+		}
+		if typ.IsIssue() != strings.Contains(all, detailsHead+"Speeds up the nightly reconciliation report.<br>Reviewed with the DBA team.") {
+			t.Errorf("issue details shown %v, want %v:\n%s", !typ.IsIssue(), typ.IsIssue(), all)
+		}
+		if got := paragraphs[len(paragraphs)-1]; got != "Herald · Payments" {
+			t.Errorf("last paragraph %q, want the footer", got)
+		}
+		if got := r.buttons(); len(got) != 1 || got[0] != "View -> "+m.Link {
+			t.Errorf("buttons %q, want View to %s", got, m.Link)
+		}
+	})
 }
 
 func TestRenderWithoutLinkOrDescription(t *testing.T) {
@@ -263,22 +241,14 @@ const markup = `<&>"'*_~` + "`|\\\n中文字符😀 "
 // description of markup and Chinese to the fake Google Chat, which enforces
 // Google's limits.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := platformtest.FixtureMessage(herald.PipelineFailed)
-	m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-	m.Details = m.Description
+	m := platformtest.LongMessage(herald.PipelineFailed, markup)
 	res, srv, hook := send(t, m, nil)
-	if res.Outcome != "SUCCESS" {
-		t.Fatalf("outcome %s (%s), want SUCCESS; fake: %+v", res.Outcome, res.Error, srv.Requests())
+	msg := platformtest.CheckDelivered(t, res, srv, hook)
+	if len(msg) > MaxBytes {
+		t.Errorf("the message has %d bytes", len(msg))
 	}
-	msgs := srv.Messages(hook)
-	if len(msgs) != 1 {
-		t.Fatalf("fake accepted %d messages, want 1", len(msgs))
-	}
-	if len(msgs[0]) > MaxBytes {
-		t.Errorf("the message has %d bytes", len(msgs[0]))
-	}
-	checkPayload(t, "long markup", m, msgs[0])
-	desc := parse(t, msgs[0]).paragraphs()[0]
+	checkPayload(t, "long markup", m, msg)
+	desc := parse(t, msg).paragraphs()[0]
 	if !strings.HasPrefix(desc, "&lt;&amp;&gt;&quot;&#39;*_~`|\\<br>中文字符😀 ") || !strings.HasSuffix(desc, message.Ellipsis) {
 		t.Errorf("description %.80q… is not the escaped text cut with …", desc)
 	}
@@ -298,7 +268,7 @@ func TestRenderShrinksToFit(t *testing.T) {
 	for range message.MaxFailedTasks {
 		m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: huge, Database: huge, Error: huge})
 	}
-	first, err := encode(build(m, fullBudget))
+	first, err := platform.JSON(build(m, fullBudget))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +307,7 @@ func TestRenderFloorFits(t *testing.T) {
 		for range message.MaxFailedTasks {
 			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: huge, Database: huge, Error: huge})
 		}
-		floor, err := encode(build(m, floorBudget))
+		floor, err := platform.JSON(build(m, floorBudget))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,40 +326,18 @@ func TestRenderFloorFits(t *testing.T) {
 // platform's markup, 0–20,000-character fields, many failed tasks, long
 // links) and checks them against Google's rules and Herald's promises.
 func TestRenderRandomMessages(t *testing.T) {
-	const seeds = 300 // most of the time goes into making the messages
-	for seed := range uint64(seeds) {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(seed, 1)))
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		checkPayload(t, fmt.Sprintf("seed %d", seed), m, payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 300, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same properties for texts the fuzzer chooses.
 func FuzzRender(f *testing.F) {
 	f.Add("Issue <created>", "a & b < c > d", "subject\"x>", "https://x.example/?a=1&b=<2>", "details\n<b>x</b>", "task: *err*", 7)
-	f.Add("", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 300), strings.Repeat("&", 9000), strings.Repeat(`\`, 5000), "https://x.example/"+strings.Repeat(`"`, 3000), strings.Repeat("\n", 3000), strings.Repeat("'", 3000), 3)
 	f.Add("\x00\u2028", "\x00", "\u2029", "javascript:x", "\r", "\t", 100)
-	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task string, tasks int) {
-		m := &message.Message{
-			Level: herald.LevelWarn, Title: title, Description: desc, Subject: subject, SubjectKind: "Issue",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: task,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", m, payload)
+	check := platformtest.RenderAndCheck(Render, checkPayload)
+	platformtest.FuzzMessages(f, func(t *testing.T, name string, m *message.Message) {
+		m.Type, m.Level, m.SubjectKind = herald.IssueApprovalRequested, herald.LevelWarn, "Issue"
+		check(t, name, m)
 	})
 }
 
@@ -405,21 +353,13 @@ var (
 // and whole entities, and no Chat markup in the text.
 func checkPayload(t *testing.T, name string, m *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8", name)
-		return
-	}
 	if len(payload) > MaxBytes {
 		t.Errorf("%s: payload has %d bytes, more than %d", name, len(payload), MaxBytes)
 	}
-	if err := googlechattest.Check(payload); err != nil {
-		t.Errorf("%s: Google Chat would refuse the payload: %v", name, err)
+	if !platformtest.CheckPayload(t, name, payload, googlechattest.Check) {
 		return
 	}
 	r := parse(t, payload)
-	if !strings.Contains(string(payload), message.Brand) {
-		t.Errorf("%s: no %q in the payload", name, message.Brand)
-	}
 	start := string([]rune(m.Heading())[:min(8, utf8.RuneCountInString(m.Heading()))])
 	if want := message.Fit(start, 8, escapePlain); strings.TrimSpace(want) != "" && !strings.Contains(r.title(), want) {
 		t.Errorf("%s: card title %q lacks the start of the title line %q", name, r.title(), want)

@@ -175,6 +175,10 @@ func (r *Recorder) Accepted(hookURL string) []json.RawMessage {
 	return slices.Clone(r.accepted[key])
 }
 
+// Messages returns the messages accepted for the webhook of hookURL: the
+// same as Accepted, by the name the fakes' tests use.
+func (r *Recorder) Messages(hookURL string) []json.RawMessage { return r.Accepted(hookURL) }
+
 // key names the webhook of u: HookKey's answer, else u's path.
 func (r *Recorder) key(u *url.URL) string {
 	if r.HookKey != nil {
@@ -195,6 +199,12 @@ func (r *Recorder) WaitAccepted(t testing.TB, hookURL string, n int, timeout tim
 		t.Fatalf("platformtest: %d requests accepted within %v, want %d", len(got), timeout, n)
 	}
 	return got
+}
+
+// WaitMessages is WaitAccepted, by the name the fakes' tests use.
+func (r *Recorder) WaitMessages(t testing.TB, hookURL string, n int, timeout time.Duration) []json.RawMessage {
+	t.Helper()
+	return r.WaitAccepted(t, hookURL, n, timeout)
 }
 
 // Wait calls cond now and again after every recorded request until it

@@ -1,13 +1,12 @@
 package slack
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // Block Kit limits (platforms.md A2), in characters (runes), and the cuts
@@ -57,21 +56,13 @@ type button struct {
 
 func mrkdwn(s string) *text { return &text{Type: "mrkdwn", Text: s} }
 
-// colors and emoji show the level (SPEC §2).
-var (
-	colors = map[herald.Level]string{
-		herald.LevelInfo:    "#439FE0",
-		herald.LevelWarn:    "#F2C744",
-		herald.LevelError:   "#E01E5A",
-		herald.LevelSuccess: "#2EB67D",
-	}
-	emoji = map[herald.Level]string{
-		herald.LevelInfo:    "ℹ️",
-		herald.LevelWarn:    "⚠️",
-		herald.LevelError:   "❌",
-		herald.LevelSuccess: "✅",
-	}
-)
+// colors show the level (SPEC §2), with message.LevelEmoji.
+var colors = map[herald.Level]string{
+	herald.LevelInfo:    "#439FE0",
+	herald.LevelWarn:    "#F2C744",
+	herald.LevelError:   "#E01E5A",
+	herald.LevelSuccess: "#2EB67D",
+}
 
 // Render returns the incoming-webhook JSON of m: a fallback "text" for
 // notifications and one attachment with the level colour holding the Block
@@ -86,7 +77,7 @@ var (
 func Render(m *message.Message) ([]byte, error) {
 	blocks := []block{{
 		Type: "header",
-		Text: &text{Type: "plain_text", Text: message.Truncate(emoji[m.Level]+" "+m.Heading(), maxHeader), Emoji: true},
+		Text: &text{Type: "plain_text", Text: message.Truncate(message.LevelEmoji(m.Level)+" "+m.Heading(), maxHeader), Emoji: true},
 	}}
 	if strings.TrimSpace(m.Description) != "" {
 		blocks = append(blocks, block{Type: "section", Text: mrkdwn(message.Fit(m.Description, maxSectionText, escape))})
@@ -115,13 +106,7 @@ func Render(m *message.Message) ([]byte, error) {
 		Text:        message.Fit(fallback, maxText, escape),
 		Attachments: []attachment{{Color: colors[m.Level], Blocks: blocks}},
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keeps "&lt;" readable in the delivery log
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return platform.JSON(p)
 }
 
 // fields renders the message's facts as "*Label*\nvalue", the subject as a
@@ -172,17 +157,7 @@ var linkTarget = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", "&", "&
 
 // escape writes one character of mrkdwn text: Slack wants &, < and >
 // escaped as HTML entities (platforms.md A2).
-func escape(r rune) string {
-	switch r {
-	case '&':
-		return "&amp;"
-	case '<':
-		return "&lt;"
-	case '>':
-		return "&gt;"
-	}
-	return string(r)
-}
+var escape = message.EscapeHTML
 
 // escapeQuoted is escape inside a "> " block quote, which every new line
 // must continue.

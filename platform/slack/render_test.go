@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,18 +15,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r := slacktest.Check(got); r != nil {
-				t.Errorf("Slack would refuse the payload: %v", r)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, slacktest.Check)
 }
 
 // rendered is the part of a payload the tests read.
@@ -46,10 +34,7 @@ type rendered struct {
 
 func parse(t *testing.T, payload []byte) rendered {
 	t.Helper()
-	var r rendered
-	if err := json.Unmarshal(payload, &r); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	r := platformtest.Parse[rendered](t, payload)
 	if len(r.Attachments) != 1 {
 		t.Fatalf("got %d attachments, want 1", len(r.Attachments))
 	}
@@ -77,63 +62,57 @@ func (r rendered) texts() map[string][]string {
 // description, linked subject, project, actor, environment and stage,
 // failed tasks, the View button and "Herald".
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := parse(t, payload)
-			texts := r.texts()
-			all := string(payload)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		r := parse(t, payload)
+		texts := r.texts()
+		all := string(payload)
 
-			if got, want := r.Attachments[0].Color, colors[typ.Level()]; got != want || want == "" {
-				t.Errorf("colour %q, want %q", got, want)
+		if got, want := r.Attachments[0].Color, colors[typ.Level()]; got != want || want == "" {
+			t.Errorf("colour %q, want %q", got, want)
+		}
+		header := strings.Join(texts["header"], "")
+		if !strings.HasPrefix(header, message.LevelEmoji(typ.Level())+" "+m.Title) {
+			t.Errorf("header %q lacks the level emoji and title %q", header, m.Title)
+		}
+		if m.Keyword != "" && !strings.Contains(header, m.Keyword) {
+			t.Errorf("header %q lacks the keyword %q", header, m.Keyword)
+		}
+		if !strings.HasPrefix(r.Text, m.Title) {
+			t.Errorf("fallback text %q does not start with the title", r.Text)
+		}
+		sections := strings.Join(texts["section"], "\n")
+		if d := message.Fit(m.Description, maxSectionText, escape); !strings.Contains(sections, d) {
+			t.Errorf("sections lack the description %q:\n%s", d, sections)
+		}
+		fields := strings.Join(texts["field"], "\n")
+		link := "<" + m.Link + "|" + message.Fit(m.Subject, 1000, escape) + ">"
+		for _, want := range []string{link, "*Project*\nPayments", "*Actor*\nAlice Chen", "*Environment*\nprod"} {
+			if !strings.Contains(fields, want) {
+				t.Errorf("fields lack %q:\n%s", want, fields)
 			}
-			header := strings.Join(texts["header"], "")
-			if !strings.HasPrefix(header, emoji[typ.Level()]+" "+m.Title) {
-				t.Errorf("header %q lacks the level emoji and title %q", header, m.Title)
+		}
+		if typ.IsPipeline() && !strings.Contains(fields, "*Stage*\nprod-eu") {
+			t.Errorf("fields lack the stage:\n%s", fields)
+		}
+		if typ == herald.IssueSentBack && !strings.Contains(sections, "rollback plan &amp; run it on &lt;staging&gt; first") {
+			t.Errorf("the comment is not in the description, escaped:\n%s", sections)
+		}
+		if typ == herald.PipelineFailed {
+			if n := strings.Count(sections, "\n• Migrate shard"); n != message.MaxFailedTasks {
+				t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, sections)
 			}
-			if m.Keyword != "" && !strings.Contains(header, m.Keyword) {
-				t.Errorf("header %q lacks the keyword %q", header, m.Keyword)
+			if !strings.Contains(sections, "\n• and 2 more") {
+				t.Errorf("no \"and 2 more\":\n%s", sections)
 			}
-			if !strings.HasPrefix(r.Text, m.Title) {
-				t.Errorf("fallback text %q does not start with the title", r.Text)
-			}
-			sections := strings.Join(texts["section"], "\n")
-			if d := message.Fit(m.Description, maxSectionText, escape); !strings.Contains(sections, d) {
-				t.Errorf("sections lack the description %q:\n%s", d, sections)
-			}
-			fields := strings.Join(texts["field"], "\n")
-			link := "<" + m.Link + "|" + message.Fit(m.Subject, 1000, escape) + ">"
-			for _, want := range []string{link, "*Project*\nPayments", "*Actor*\nAlice Chen", "*Environment*\nprod"} {
-				if !strings.Contains(fields, want) {
-					t.Errorf("fields lack %q:\n%s", want, fields)
-				}
-			}
-			if typ.IsPipeline() && !strings.Contains(fields, "*Stage*\nprod-eu") {
-				t.Errorf("fields lack the stage:\n%s", fields)
-			}
-			if typ == herald.IssueSentBack && !strings.Contains(sections, "rollback plan &amp; run it on &lt;staging&gt; first") {
-				t.Errorf("the comment is not in the description, escaped:\n%s", sections)
-			}
-			if typ == herald.PipelineFailed {
-				if n := strings.Count(sections, "\n• Migrate shard"); n != message.MaxFailedTasks {
-					t.Errorf("%d failed tasks listed, want %d:\n%s", n, message.MaxFailedTasks, sections)
-				}
-				if !strings.Contains(sections, "\n• and 2 more") {
-					t.Errorf("no \"and 2 more\":\n%s", sections)
-				}
-			}
-			if ctx := strings.Join(texts["context-element"], ""); !strings.Contains(ctx, "Herald · Payments") {
-				t.Errorf("context %q lacks Herald and the project", ctx)
-			}
-			if want := `"url":"` + m.Link + `"`; !strings.Contains(all, want) || !strings.Contains(all, `"text":"View"`) {
-				t.Errorf("no View button to %s:\n%s", m.Link, all)
-			}
-		})
-	}
+		}
+		if ctx := strings.Join(texts["context-element"], ""); !strings.Contains(ctx, "Herald · Payments") {
+			t.Errorf("context %q lacks Herald and the project", ctx)
+		}
+		if want := `"url":"` + m.Link + `"`; !strings.Contains(all, want) || !strings.Contains(all, `"text":"View"`) {
+			t.Errorf("no View button to %s:\n%s", m.Link, all)
+		}
+	})
 }
 
 func TestFit(t *testing.T) {
@@ -183,18 +162,10 @@ const markup = "<&>*_~`|中文字符😀 "
 // description of markup and Chinese to the fake Slack, which enforces the
 // Block Kit limits.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := platformtest.FixtureMessage(herald.PipelineFailed)
-	m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-	m.Details = m.Description
+	m := platformtest.LongMessage(herald.PipelineFailed, markup)
 	res, srv, hook := send(t, m, nil)
-	if res.Outcome != herald.OutcomeSuccess {
-		t.Fatalf("outcome %s (%s), want SUCCESS; fake: %+v", res.Outcome, res.Error, srv.Requests())
-	}
-	msgs := srv.Messages(hook)
-	if len(msgs) != 1 {
-		t.Fatalf("fake accepted %d messages, want 1", len(msgs))
-	}
-	section := parse(t, msgs[0]).texts()["section"][0]
+	msg := platformtest.CheckDelivered(t, res, srv, hook)
+	section := parse(t, msg).texts()["section"][0]
 	if n := utf8.RuneCountInString(section); n != maxSectionText || !strings.HasSuffix(section, message.Ellipsis) {
 		t.Errorf("description section has %d characters ending %q; want it cut to %d with …", n, section[len(section)-10:], maxSectionText)
 	}
@@ -205,55 +176,20 @@ func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
 // checks every Block Kit limit, valid JSON and UTF-8, and that no escape is
 // ever cut.
 func TestRenderRandomMessages(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	runs := 400
-	if testing.Short() {
-		runs = 50
-	}
-	for i := range runs {
-		m := randomMessage(rng)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("run %d: %v", i, err)
-		}
-		checkPayload(t, fmt.Sprintf("run %d", i), payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessagesOf(t, 400, randomMessage, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same properties for texts the fuzzer chooses.
 func FuzzRender(f *testing.F) {
 	f.Add("Issue <created>", "a & b < c > d", "subject|x>", "https://x.example/|>", "details\n> quote", "task: *err*", 7)
-	f.Add("", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 200), strings.Repeat("&", 4000), strings.Repeat("<", 3000), "https://x.example/"+strings.Repeat("|", 2990), strings.Repeat("\n", 1500), strings.Repeat(">", 3000), 3)
-	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task string, tasks int) {
-		m := &message.Message{
-			Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: task,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", payload)
-	})
+	platformtest.FuzzMessages(f, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // checkPayload checks what every rendered payload must satisfy.
-func checkPayload(t *testing.T, name string, payload []byte) {
+func checkPayload(t *testing.T, name string, _ *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8", name)
-		return
-	}
-	if r := slacktest.Check(payload); r != nil {
-		t.Errorf("%s: Slack would refuse the payload: %v", name, r)
+	if !platformtest.CheckPayload(t, name, payload, slacktest.Check) {
 		return
 	}
 	r := parse(t, payload)
@@ -349,7 +285,7 @@ func TestRenderLongLinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkPayload(t, fmt.Sprintf("link of %d", tt.n), payload)
+		checkPayload(t, fmt.Sprintf("link of %d", tt.n), m, payload)
 		texts := parse(t, payload).texts()
 		if linked := strings.HasPrefix(texts["field"][0], "*Issue*\n<https://"); linked != tt.linkedField {
 			t.Errorf("link of %d: subject linked %v, want %v", tt.n, linked, tt.linkedField)

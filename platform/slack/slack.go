@@ -66,11 +66,7 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the Slack message: " + err.Error()}
 	}
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, nil, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return classify(resp, body, time.Now())
+	return platform.Exchange(ctx, c, req.Webhook.URL, nil, body, classify)
 }
 
 // classify reads an incoming-webhook answer (platforms.md §0 and A1).

@@ -1,9 +1,7 @@
 package slack
 
 import (
-	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -15,36 +13,22 @@ import (
 	"github.com/heraldhq/herald/platform/slack/slacktest"
 )
 
+func TestTypeAndLimits(t *testing.T) {
+	platformtest.CheckTypeAndLimits(t, New(), herald.Slack, platform.Limit{N: 1, Per: time.Second})
+}
+
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{"https://hooks.slack.com/services/T000/B000/XXXX", ""},
-		{"https://HOOKS.Slack.com/services/T000/B000/XXXX", ""},
-		{"https://hooks.slack-gov.com/services/T000/B000/XXXX", ""},
-		{"https://hooks.slack.com:443/services/T000/B000/XXXX", ""},
-		{"https://slack.com/services/T000/B000/XXXX", `host "slack.com" is not accepted for SLACK webhooks (accepted: hooks.slack.com, hooks.slack-gov.com)`},
-		{"https://hooks.slack.com.evil.example/services/T/B/X", `host "hooks.slack.com.evil.example" is not accepted`},
-		{"https://evil.example/services/hooks.slack.com", `host "evil.example" is not accepted`},
-		{"https://hooks.slack.com/api/chat.postMessage", "path must start with /services/ for SLACK webhooks"},
-		{"https://hooks.slack.com/services", "path must start with /services/"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), "XXXX"):
-			t.Errorf("CheckURL(%s) = %v quotes the secret path", tt.url, err)
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{"XXXX"}, []platformtest.URLCase{
+		{URL: "https://hooks.slack.com/services/T000/B000/XXXX"},
+		{URL: "https://HOOKS.Slack.com/services/T000/B000/XXXX"},
+		{URL: "https://hooks.slack-gov.com/services/T000/B000/XXXX"},
+		{URL: "https://hooks.slack.com:443/services/T000/B000/XXXX"},
+		{URL: "https://slack.com/services/T000/B000/XXXX", WantErr: `host "slack.com" is not accepted for SLACK webhooks (accepted: hooks.slack.com, hooks.slack-gov.com)`},
+		{URL: "https://hooks.slack.com.evil.example/services/T/B/X", WantErr: `host "hooks.slack.com.evil.example" is not accepted`},
+		{URL: "https://evil.example/services/hooks.slack.com", WantErr: `host "evil.example" is not accepted`},
+		{URL: "https://hooks.slack.com/api/chat.postMessage", WantErr: "path must start with /services/ for SLACK webhooks"},
+		{URL: "https://hooks.slack.com/services", WantErr: "path must start with /services/"},
+	})
 }
 
 // send posts m to a new hook of a new fake Slack, after fail (if any) has
@@ -56,10 +40,7 @@ func send(t *testing.T, m *message.Message, fail func(*slacktest.Server)) (platf
 	if fail != nil {
 		fail(srv)
 	}
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Slack, URL: hook},
-		Message: m,
-	})
+	res := platformtest.Send(New(), hook, m)
 	return res, srv, hook
 }
 
@@ -123,34 +104,10 @@ func TestSend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := platformtest.FixtureMessage(herald.IssueCreated)
 			res, srv, hook := send(t, m, tt.fail)
-			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-					res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
-			want, _ := Render(m)
-			if res.RequestBody != string(want) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want 1", len(reqs))
-			}
-			if res.ResponseBody != reqs[0].Reply {
-				t.Errorf("response body %q not recorded", res.ResponseBody)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			wantAccepted := 0
-			if tt.outcome == herald.OutcomeSuccess {
-				wantAccepted = 1
-			}
-			if accepted := len(srv.Messages(hook)); accepted != wantAccepted {
-				t.Errorf("the fake accepted %d messages, want %d", accepted, wantAccepted)
-			}
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Err: tt.err})
+			rendered, _ := Render(m)
+			platformtest.CheckSent(t, res, srv.Requests(), "application/json", rendered)
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess)
 		})
 	}
 }
@@ -159,25 +116,13 @@ func TestSendConnectionRefused(t *testing.T) {
 	srv := slacktest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	srv.Close()
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Slack, URL: hook},
-		Message: platformtest.FixtureMessage(herald.IssueCreated),
-	})
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
-	secret := strings.TrimPrefix(hook, srv.URL+"/services/")
-	if strings.Contains(res.Error, secret) || strings.Contains(res.Error, "/services/") {
-		t.Errorf("error %q reveals the hook path", res.Error)
-	}
+	res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.IssueCreated))
+	platformtest.CheckUnreachable(t, res, strings.TrimPrefix(hook, srv.URL+"/services/"), "/services/")
 }
 
 func TestSendUnknownHook(t *testing.T) {
 	srv := slacktest.NewServer(t)
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Slack, URL: srv.URL + "/services/T1/B1/revoked"},
-		Message: platformtest.FixtureMessage(herald.IssueCreated),
-	})
+	res := platformtest.Send(New(), srv.URL+"/services/T1/B1/revoked", platformtest.FixtureMessage(herald.IssueCreated))
 	if res.Outcome != herald.OutcomePermanent || res.PlatformCode != "no_service" {
 		t.Errorf("got %s %q, want PERMANENT no_service", res.Outcome, res.PlatformCode)
 	}

@@ -2,7 +2,6 @@ package teams
 
 import (
 	"strings"
-	"unicode"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
@@ -108,13 +107,5 @@ func connectorCard(m *message.Message, l limits) messageCard {
 // characters with "…": for the fields of a connector card that Teams shows
 // as plain text.
 func plain(s string, max int) string {
-	return strings.TrimSpace(message.Fit(strings.TrimSpace(s), max, func(r rune) string {
-		switch {
-		case r == '\n' || r == '\t':
-			return " "
-		case unicode.IsControl(r):
-			return ""
-		}
-		return string(r)
-	}))
+	return strings.TrimSpace(message.Fit(strings.TrimSpace(s), max, message.OneLine))
 }

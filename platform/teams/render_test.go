@@ -3,7 +3,6 @@ package teams
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,28 +16,12 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			got, err := RenderWorkflows(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := teamstest.CheckWorkflows(got); err != nil {
-				t.Errorf("the Workflows run would fail: %v", err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-
-			got, err = RenderMessageCard(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r := teamstest.CheckMessageCard(got); r != nil {
-				t.Errorf("the connector would refuse the MessageCard: %v", r)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", "messagecard", string(typ)+".json"), got)
-		})
-	}
+	t.Run("Workflows", func(t *testing.T) {
+		platformtest.GoldenRenders(t, "testdata", RenderWorkflows, teamstest.CheckWorkflows)
+	})
+	t.Run("MessageCard", func(t *testing.T) {
+		platformtest.GoldenRenders(t, filepath.Join("testdata", "messagecard"), RenderMessageCard, teamstest.CheckMessageCard)
+	})
 }
 
 // workflows is the part of a Workflows message the tests read.
@@ -53,10 +36,7 @@ type workflows struct {
 
 func parseWorkflows(t *testing.T, payload []byte) AdaptiveCard {
 	t.Helper()
-	var w workflows
-	if err := json.Unmarshal(payload, &w); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	w := platformtest.Parse[workflows](t, payload)
 	if w.Type != "message" || len(w.Attachments) != 1 || w.Attachments[0].ContentType != "application/vnd.microsoft.card.adaptive" ||
 		string(w.Attachments[0].ContentURL) != "null" {
 		t.Fatalf("not the Workflows envelope: %s", payload)
@@ -66,10 +46,7 @@ func parseWorkflows(t *testing.T, payload []byte) AdaptiveCard {
 
 func parseMessageCard(t *testing.T, payload []byte) messageCard {
 	t.Helper()
-	var c messageCard
-	if err := json.Unmarshal(payload, &c); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, payload)
-	}
+	c := platformtest.Parse[messageCard](t, payload)
 	if c.Type != "MessageCard" || c.Context != "http://schema.org/extensions" || len(c.Sections) != 1 {
 		t.Fatalf("not a MessageCard: %s", payload)
 	}
@@ -101,73 +78,67 @@ func factMap[T any](fs []T, get func(T) (string, string)) map[string]string {
 // project, actor, environment and stage, failed tasks, issue details, the
 // View action and "Herald".
 func TestRenderShowsEverything(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := RenderWorkflows(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, RenderWorkflows, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		c := parseWorkflows(t, payload)
+		if !reflect.DeepEqual(c, Card(m)) {
+			t.Errorf("the envelope's card is not Card(m)")
+		}
+		if c.Schema != "http://adaptivecards.io/schemas/adaptive-card.json" || c.Type != "AdaptiveCard" || c.Version != "1.4" || c.MSTeams.Width != "Full" {
+			t.Errorf("card header %+v", c)
+		}
+		head := c.Body[0]
+		wantHead := message.LevelEmoji(typ.Level()) + " " + markdown(m.Heading(), 200)
+		if head.Text != wantHead || head.Color != colors[typ.Level()] || head.Color == "" || head.Weight != "Bolder" || head.Size != "Large" {
+			t.Errorf("title block %+v, want %q in %s", head, wantHead, colors[typ.Level()])
+		}
+		if m.Keyword != "" && !strings.Contains(head.Text, m.Keyword) {
+			t.Errorf("title %q lacks the keyword", head.Text)
+		}
+		all := strings.Join(texts(c), "\n")
+		if d := markdown(m.Description, 3000); !strings.Contains(all, d) {
+			t.Errorf("no description %q in\n%s", d, all)
+		}
+		var facts map[string]string
+		for _, e := range c.Body {
+			if e.Type == "FactSet" {
+				facts = factMap(e.Facts, func(f Fact) (string, string) { return f.Title, f.Value })
 			}
-			c := parseWorkflows(t, payload)
-			if !reflect.DeepEqual(c, Card(m)) {
-				t.Errorf("the envelope's card is not Card(m)")
-			}
-			if c.Schema != "http://adaptivecards.io/schemas/adaptive-card.json" || c.Type != "AdaptiveCard" || c.Version != "1.4" || c.MSTeams.Width != "Full" {
-				t.Errorf("card header %+v", c)
-			}
-			head := c.Body[0]
-			wantHead := emoji[typ.Level()] + " " + markdown(m.Heading(), 200)
-			if head.Text != wantHead || head.Color != colors[typ.Level()] || head.Color == "" || head.Weight != "Bolder" || head.Size != "Large" {
-				t.Errorf("title block %+v, want %q in %s", head, wantHead, colors[typ.Level()])
-			}
-			if m.Keyword != "" && !strings.Contains(head.Text, m.Keyword) {
-				t.Errorf("title %q lacks the keyword", head.Text)
-			}
-			all := strings.Join(texts(c), "\n")
-			if d := markdown(m.Description, 3000); !strings.Contains(all, d) {
-				t.Errorf("no description %q in\n%s", d, all)
-			}
-			var facts map[string]string
-			for _, e := range c.Body {
-				if e.Type == "FactSet" {
-					facts = factMap(e.Facts, func(f Fact) (string, string) { return f.Title, f.Value })
-				}
-			}
-			checkFacts(t, typ, m, facts)
-			checkTasksAndDetails(t, typ, m, all)
-			if footer := c.Body[len(c.Body)-1]; footer.Text != "Herald · Payments" || !footer.IsSubtle || footer.Size != "Small" {
-				t.Errorf("footer %+v", footer)
-			}
-			if len(c.Actions) != 1 || c.Actions[0] != (Action{Type: "Action.OpenUrl", Title: "View", URL: m.Link}) {
-				t.Errorf("actions %+v, want View to %s", c.Actions, m.Link)
-			}
-			if typ == herald.IssueSentBack && !strings.Contains(all, "rollback plan &amp; run it on &lt;staging&gt; first") {
-				t.Errorf("the comment is not in the description, escaped:\n%s", all)
-			}
+		}
+		checkFacts(t, typ, m, facts)
+		checkTasksAndDetails(t, typ, m, all)
+		if footer := c.Body[len(c.Body)-1]; footer.Text != "Herald · Payments" || !footer.IsSubtle || footer.Size != "Small" {
+			t.Errorf("footer %+v", footer)
+		}
+		if len(c.Actions) != 1 || c.Actions[0] != (Action{Type: "Action.OpenUrl", Title: "View", URL: m.Link}) {
+			t.Errorf("actions %+v, want View to %s", c.Actions, m.Link)
+		}
+		if typ == herald.IssueSentBack && !strings.Contains(all, "rollback plan &amp; run it on &lt;staging&gt; first") {
+			t.Errorf("the comment is not in the description, escaped:\n%s", all)
+		}
 
-			payload, err = RenderMessageCard(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mc := parseMessageCard(t, payload)
-			if mc.ThemeColor != themeColors[typ.Level()] || mc.ThemeColor == "" || mc.Summary != m.Heading() || mc.Title != emoji[typ.Level()]+" "+m.Heading() {
-				t.Errorf("card header: colour %q summary %q title %q", mc.ThemeColor, mc.Summary, mc.Title)
-			}
-			if mc.Text != markdown(m.Description, 3000) {
-				t.Errorf("text %q, want the description", mc.Text)
-			}
-			s := mc.Sections[0]
-			if s.ActivityTitle != "Herald · Payments" || !s.Markdown {
-				t.Errorf("section %+v", s)
-			}
-			checkFacts(t, typ, m, factMap(s.Facts, func(f cardFact) (string, string) { return f.Name, f.Value }))
-			checkTasksAndDetails(t, typ, m, s.Text)
-			want := []openURI{{Type: "OpenUri", Name: "View", Targets: []target{{OS: "default", URI: m.Link}}}}
-			if !reflect.DeepEqual(mc.PotentialAction, want) {
-				t.Errorf("actions %+v", mc.PotentialAction)
-			}
-		})
-	}
+		payload, err := RenderMessageCard(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc := parseMessageCard(t, payload)
+		if mc.ThemeColor != themeColors[typ.Level()] || mc.ThemeColor == "" || mc.Summary != m.Heading() || mc.Title != message.LevelEmoji(typ.Level())+" "+m.Heading() {
+			t.Errorf("card header: colour %q summary %q title %q", mc.ThemeColor, mc.Summary, mc.Title)
+		}
+		if mc.Text != markdown(m.Description, 3000) {
+			t.Errorf("text %q, want the description", mc.Text)
+		}
+		s := mc.Sections[0]
+		if s.ActivityTitle != "Herald · Payments" || !s.Markdown {
+			t.Errorf("section %+v", s)
+		}
+		checkFacts(t, typ, m, factMap(s.Facts, func(f cardFact) (string, string) { return f.Name, f.Value }))
+		checkTasksAndDetails(t, typ, m, s.Text)
+		want := []openURI{{Type: "OpenUri", Name: "View", Targets: []target{{OS: "default", URI: m.Link}}}}
+		if !reflect.DeepEqual(mc.PotentialAction, want) {
+			t.Errorf("actions %+v", mc.PotentialAction)
+		}
+	})
 }
 
 func checkFacts(t *testing.T, typ herald.EventType, m *message.Message, facts map[string]string) {
@@ -285,26 +256,20 @@ const markup = "<&>*_~`|[]()\\#- 1. 中文字符😀\n"
 // of markup and Chinese to both kinds of fake hook.
 func TestLongMarkupDescriptionIsAccepted(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
-		m := platformtest.FixtureMessage(herald.PipelineFailed)
-		m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-		m.Details = m.Description
-		res, srv, hook := send(t, m, legacy, nil)
-		if res.Outcome != herald.OutcomeSuccess {
-			t.Fatalf("legacy %v: outcome %s (%s), want SUCCESS; fake: %+v", legacy, res.Outcome, res.Error, srv.Requests())
-		}
-		msgs := srv.Accepted(hook)
-		if len(msgs) != 1 {
-			t.Fatalf("legacy %v: the fake accepted %d messages (failed runs %q), want 1", legacy, len(msgs), srv.FailedRuns(hook))
-		}
-		desc := ""
-		if legacy {
-			desc = parseMessageCard(t, msgs[0]).Text
-		} else {
-			desc = parseWorkflows(t, msgs[0]).Body[1].Text
-		}
-		if n := utf8.RuneCountInString(desc); n != 3000 || !strings.HasSuffix(desc, message.Ellipsis) {
-			t.Errorf("legacy %v: the description has %d characters, want it cut to 3000 with …", legacy, n)
-		}
+		t.Run(fmt.Sprint("legacy=", legacy), func(t *testing.T) {
+			m := platformtest.LongMessage(herald.PipelineFailed, markup)
+			res, srv, hook := send(t, m, legacy, nil)
+			msg := platformtest.CheckDelivered(t, res, srv, hook)
+			desc := ""
+			if legacy {
+				desc = parseMessageCard(t, msg).Text
+			} else {
+				desc = parseWorkflows(t, msg).Body[1].Text
+			}
+			if n := utf8.RuneCountInString(desc); n != 3000 || !strings.HasSuffix(desc, message.Ellipsis) {
+				t.Errorf("legacy %v: the description has %d characters, want it cut to 3000 with …", legacy, n)
+			}
+		})
 	}
 }
 
@@ -354,36 +319,15 @@ func TestRenderWorstCase(t *testing.T) {
 // markup, fields of 0–20,000 characters, many failed tasks, long links) and
 // checks them against the fake's rules and Herald's byte budget.
 func TestRenderRandomMessages(t *testing.T) {
-	seeds := 300
-	if testing.Short() {
-		seeds = 50
-	}
-	for seed := range seeds {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(uint64(seed), 1)))
-		checkRendered(t, fmt.Sprintf("seed %d", seed), m)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 300, checkRendered)
 }
 
 // FuzzRender checks the same properties for texts the fuzzer chooses.
 func FuzzRender(f *testing.F) {
 	f.Add("Issue <created>", "a & b < c > d", "subject](x)", "https://x.example/(a)", "details\n- item\n1. one", "task: *err*", 7)
-	f.Add("", "", "", "", "", "", 0)
 	f.Add("\x00", "\u2028", "\r\n", "https://x.example/"+strings.Repeat("é", 3000), strings.Repeat("\\", 9000), strings.Repeat("😀", 5000), 40)
 	f.Add(strings.Repeat("界", 300), strings.Repeat("&", 4000), strings.Repeat("<", 3000), "javascript:alert(1)", strings.Repeat("\n", 1500), strings.Repeat("_", 3000), 3)
-	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task string, tasks int) {
-		m := &message.Message{
-			Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: task,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		checkRendered(t, "fuzz", m)
-	})
+	platformtest.FuzzMessages(f, checkRendered)
 }
 
 // checkRendered checks what both renderings of every message must satisfy.
@@ -391,14 +335,9 @@ func checkRendered(t *testing.T, name string, m *message.Message) {
 	t.Helper()
 	start := message.Truncate(strings.TrimSpace(m.Heading()), 10)
 	for _, legacy := range []bool{false, true} {
-		render, check := RenderWorkflows, func(b []byte) error { return teamstest.CheckWorkflows(b) }
+		render := RenderWorkflows
 		if legacy {
-			render, check = RenderMessageCard, func(b []byte) error {
-				if r := teamstest.CheckMessageCard(b); r != nil {
-					return r
-				}
-				return nil
-			}
+			render = RenderMessageCard
 		}
 		payload, err := render(m)
 		if err != nil {
@@ -408,15 +347,10 @@ func checkRendered(t *testing.T, name string, m *message.Message) {
 		if len(payload) > maxPayload {
 			t.Errorf("%s, legacy %v: %d bytes, more than %d", name, legacy, len(payload), maxPayload)
 		}
-		if !utf8.Valid(payload) {
-			t.Errorf("%s, legacy %v: not valid UTF-8", name, legacy)
-		}
-		if err := check(payload); err != nil {
-			t.Errorf("%s, legacy %v: Teams would refuse it: %v", name, legacy, err)
+		where := fmt.Sprintf("%s, legacy %v", name, legacy)
+		if legacy && !platformtest.CheckPayload(t, where, payload, teamstest.CheckMessageCard) ||
+			!legacy && !platformtest.CheckPayload(t, where, payload, teamstest.CheckWorkflows) {
 			return
-		}
-		if !strings.Contains(string(payload), message.Brand) {
-			t.Errorf("%s, legacy %v: no %q", name, legacy, message.Brand)
 		}
 		heading, want := "", ""
 		if legacy {

@@ -129,11 +129,7 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the Teams message: " + err.Error()}
 	}
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, nil, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return classify(resp, body, time.Now())
+	return platform.Exchange(ctx, c, req.Webhook.URL, nil, body, classify)
 }
 
 // workflowsError is the error body of Power Automate and Logic Apps.

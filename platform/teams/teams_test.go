@@ -1,7 +1,6 @@
 package teams
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -25,40 +24,22 @@ const (
 )
 
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{workflowsURL, ""},
-		{"https://default0123abcd.12.environment.api.powerplatform.com/powerautomate/automations/direct/cu/16/workflows/0a1b/triggers/manual/paths/invoke?sig=SECRETsig0123456789", ""},
-		{"https://prod-27.westus.logic.azure.com:443/workflows/0a1b2c3d/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SECRETsig0123456789", ""},
-		{connectorURL, ""},
-		{"https://outlook.office.com/webhook/SECRETsecret0123456789/IncomingWebhook/abc/def", ""},
-		{"https://outlook.office365.com/webhook/SECRETsecret0123456789/IncomingWebhook/abc/def", ""},
-		{"https://CONTOSO.Webhook.Office.com/webhookb2/x", ""},
-		{"https://powerplatform.com/powerautomate/x", `host "powerplatform.com" is not accepted for TEAMS webhooks`},
-		{"https://office.com/webhook/x", `host "office.com" is not accepted`},
-		{"https://logic.azure.com.evil.example/workflows/x?sig=SECRETsig0123456789", `host "logic.azure.com.evil.example" is not accepted`},
-		{"https://evil.example/webhookb2/x@y/IncomingWebhook/a/b", `host "evil.example" is not accepted`},
-		{"https://webhook.office.com.evil.example/webhookb2/x", `is not accepted`},
-		{"https://prod-27.westus.logic.azure.com", "needs the path of a Workflows trigger or connector"},
-		{"https://prod-27.westus.logic.azure.com/?sig=SECRETsig0123456789", "needs the path"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), "SECRET"):
-			t.Errorf("CheckURL(%s) = %v quotes the secret path or query", tt.url, err)
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{"SECRET"}, []platformtest.URLCase{
+		{URL: workflowsURL},
+		{URL: "https://default0123abcd.12.environment.api.powerplatform.com/powerautomate/automations/direct/cu/16/workflows/0a1b/triggers/manual/paths/invoke?sig=SECRETsig0123456789"},
+		{URL: "https://prod-27.westus.logic.azure.com:443/workflows/0a1b2c3d/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SECRETsig0123456789"},
+		{URL: connectorURL},
+		{URL: "https://outlook.office.com/webhook/SECRETsecret0123456789/IncomingWebhook/abc/def"},
+		{URL: "https://outlook.office365.com/webhook/SECRETsecret0123456789/IncomingWebhook/abc/def"},
+		{URL: "https://CONTOSO.Webhook.Office.com/webhookb2/x"},
+		{URL: "https://powerplatform.com/powerautomate/x", WantErr: `host "powerplatform.com" is not accepted for TEAMS webhooks`},
+		{URL: "https://office.com/webhook/x", WantErr: `host "office.com" is not accepted`},
+		{URL: "https://logic.azure.com.evil.example/workflows/x?sig=SECRETsig0123456789", WantErr: `host "logic.azure.com.evil.example" is not accepted`},
+		{URL: "https://evil.example/webhookb2/x@y/IncomingWebhook/a/b", WantErr: `host "evil.example" is not accepted`},
+		{URL: "https://webhook.office.com.evil.example/webhookb2/x", WantErr: `is not accepted`},
+		{URL: "https://prod-27.westus.logic.azure.com", WantErr: "needs the path of a Workflows trigger or connector"},
+		{URL: "https://prod-27.westus.logic.azure.com/?sig=SECRETsig0123456789", WantErr: "needs the path"},
+	})
 }
 
 // TestCheckURLThroughPolicy checks the 400 message a user sees.
@@ -135,10 +116,7 @@ func send(t *testing.T, m *message.Message, legacy bool, setup func(s *teamstest
 	if setup != nil {
 		target = setup(srv, hook)
 	}
-	res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Teams, URL: target},
-		Message: m,
-	})
+	res := platformtest.Send(New(), target, m)
 	return res, srv, hook
 }
 
@@ -314,40 +292,15 @@ func runSendCases(t *testing.T, legacy bool, tests []sendCase) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := platformtest.FixtureMessage(herald.IssueCreated)
 			res, srv, hook := send(t, m, legacy, tt.setup)
-			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-					res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Err: tt.err})
 			render := RenderWorkflows
 			if legacy {
 				render = RenderMessageCard
 			}
-			if want, _ := render(m); res.RequestBody != string(want) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want 1", len(reqs))
-			}
-			if res.ResponseBody != reqs[0].Reply {
-				t.Errorf("response body %q not recorded", res.ResponseBody)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			if strings.Contains(res.Error, "sig=") || strings.Contains(res.Error, "IncomingWebhook") {
-				t.Errorf("error %q reveals the hook URL", res.Error)
-			}
-			wantAccepted := 0
-			if tt.outcome == herald.OutcomeSuccess && tt.setup == nil {
-				wantAccepted = 1
-			}
-			if n := len(srv.Accepted(hook)); n != wantAccepted {
-				t.Errorf("the fake accepted %d messages, want %d (failed runs %q)", n, wantAccepted, srv.FailedRuns(hook))
-			}
+			rendered, _ := render(m)
+			platformtest.CheckSent(t, res, srv.Requests(), "application/json", rendered)
+			platformtest.CheckSecrets(t, res, "sig=", "IncomingWebhook")
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess && tt.setup == nil)
 			if runs := srv.FailedRuns(hook); len(runs) != 0 {
 				t.Errorf("failed runs: %q", runs)
 			}
@@ -386,35 +339,19 @@ func TestSendConnectionRefused(t *testing.T) {
 		srv := teamstest.NewServer(t)
 		hook := srv.NewHook(platformtest.HookOptions{Legacy: legacy})
 		srv.Close()
-		res := New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-			Webhook: &herald.Webhook{Type: herald.Teams, URL: hook},
-			Message: platformtest.FixtureMessage(herald.IssueCreated),
-		})
-		if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-			t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-		}
+		res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.IssueCreated))
 		u, _ := url.Parse(hook)
-		if strings.Contains(res.Error, u.Path) || strings.Contains(res.Error, "sig=") {
-			t.Errorf("error %q reveals the hook URL", res.Error)
-		}
+		platformtest.CheckUnreachable(t, res, u.Path, "sig=")
 	}
 }
 
 func TestSendInvalidURL(t *testing.T) {
-	res := New().Send(context.Background(), http.DefaultClient, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.Teams, URL: "https://x.logic.azure.com/%zz?sig=SECRET"},
-		Message: platformtest.FixtureMessage(herald.IssueCreated),
-	})
+	res := platformtest.Send(New(), "https://x.logic.azure.com/%zz?sig=SECRET", platformtest.FixtureMessage(herald.IssueCreated))
 	if res.Outcome != herald.OutcomePermanent || strings.Contains(res.Error, "SECRET") {
 		t.Errorf("got %s %q, want PERMANENT without the URL", res.Outcome, res.Error)
 	}
 }
 
-func TestLimits(t *testing.T) {
-	if got := New().Limits(); len(got) != 1 || got[0] != (platform.Limit{N: 4, Per: time.Second}) {
-		t.Errorf("limits %v, want 4 per second", got)
-	}
-	if New().Type() != herald.Teams {
-		t.Errorf("type %s", New().Type())
-	}
+func TestTypeAndLimits(t *testing.T) {
+	platformtest.CheckTypeAndLimits(t, New(), herald.Teams, platform.Limit{N: 4, Per: time.Second})
 }

@@ -1,15 +1,13 @@
 package teams
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"unicode"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // maxPayload is Herald's budget for a whole request body, in bytes of JSON:
@@ -52,36 +50,17 @@ func fitPayload[T any](build func(limits) T, wrap func(T) any) (T, []byte, error
 	)
 	for _, l := range levels {
 		v = build(l)
-		if b, err = encode(wrap(v)); err != nil || len(b) <= maxPayload {
+		if b, err = platform.JSON(wrap(v)); err != nil || len(b) <= maxPayload {
 			break
 		}
 	}
 	return v, b, err
 }
 
-// encode writes v as compact JSON without HTML escaping, so that "&lt;"
-// stays readable in the delivery log.
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// emoji shows the level (SPEC §2) in the title of both formats.
-var emoji = map[herald.Level]string{
-	herald.LevelInfo:    "ℹ️",
-	herald.LevelWarn:    "⚠️",
-	herald.LevelError:   "❌",
-	herald.LevelSuccess: "✅",
-}
-
-// withEmoji puts the level's emoji before s.
+// withEmoji puts the level's emoji before s, which shows the level
+// (SPEC §2) in the title of both formats.
 func withEmoji(l herald.Level, s string) string {
-	if e, ok := emoji[l]; ok {
+	if e := message.LevelEmoji(l); e != "" {
 		return e + " " + s
 	}
 	return s
@@ -150,12 +129,8 @@ func (e *escaper) escape(r rune) string {
 		return ""
 	}
 	switch r {
-	case '&':
-		return "&amp;"
-	case '<':
-		return "&lt;"
-	case '>':
-		return "&gt;"
+	case '&', '<', '>':
+		return message.EscapeHTML(r)
 	case '\\', '*', '_', '[', ']', '`':
 		return `\` + string(r)
 	case '-', '+':
@@ -182,19 +157,13 @@ func linkTarget(raw string) (string, bool) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", false
 	}
-	var b strings.Builder
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>\"'\\^`{|}", c) >= 0 {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	if b.Len() > maxLink {
+	target := message.PercentEncode(raw, func(c byte) bool {
+		return c <= ' ' || c >= 0x7f || strings.IndexByte("()<>\"'\\^`{|}", c) >= 0
+	})
+	if len(target) > maxLink {
 		return "", false
 	}
-	return b.String(), true
+	return target, true
 }
 
 // link returns the markdown link to target labelled with label, escaped

@@ -1,14 +1,13 @@
 package wecom
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/url"
 	"strings"
 	"unicode"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
+	"github.com/heraldhq/herald/platform"
 )
 
 // MaxContentBytes is WeCom's limit on markdown content, in bytes of UTF-8
@@ -44,23 +43,24 @@ const (
 // that the bold heading is never "** **", which WeCom shows literally.
 const fallbackTitle = message.Brand
 
-// levelStyle is how a level shows: WeCom markdown has only three colours,
-// info (green), warning (orange-red) and comment (grey), so ERROR shares
-// warning with WARN and the emoji tells them apart.
-type levelStyle struct{ color, emoji string }
-
-var styles = map[herald.Level]levelStyle{
-	herald.LevelInfo:    {"comment", "ℹ️"},
-	herald.LevelWarn:    {"warning", "⚠️"},
-	herald.LevelError:   {"warning", "❌"},
-	herald.LevelSuccess: {"info", "✅"},
+// colors show the level with its emoji (message.LevelEmoji): WeCom
+// markdown has only three colours, info (green), warning (orange-red) and
+// comment (grey), so ERROR shares warning with WARN and the emoji tells
+// them apart.
+var colors = map[herald.Level]string{
+	herald.LevelInfo:    "comment",
+	herald.LevelWarn:    "warning",
+	herald.LevelError:   "warning",
+	herald.LevelSuccess: "info",
 }
 
-func styleOf(l herald.Level) levelStyle {
-	if s, ok := styles[l]; ok {
-		return s
+// style returns the colour and emoji of level l, those of INFO for a
+// level Herald does not know.
+func style(l herald.Level) (color, emoji string) {
+	if _, ok := colors[l]; !ok {
+		l = herald.LevelInfo
 	}
-	return styles[herald.LevelInfo]
+	return colors[l], message.LevelEmoji(l)
 }
 
 // payload is a group-robot markdown message. Struct types keep the field
@@ -78,13 +78,7 @@ type markdown struct {
 // {"msgtype":"markdown","markdown":{"content": Markdown(m)}}. It is valid
 // UTF-8, depends only on m, and its content is at most MaxContentBytes.
 func Render(m *message.Message) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keeps <font> readable in the delivery log
-	if err := enc.Encode(payload{MsgType: "markdown", Markdown: markdown{Content: Markdown(m)}}); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return platform.JSON(payload{MsgType: "markdown", Markdown: markdown{Content: Markdown(m)}})
 }
 
 // Markdown returns m as WeCom markdown content of at most MaxContentBytes
@@ -113,10 +107,10 @@ func Markdown(m *message.Message) string { return render(m, MaxContentBytes) }
 // at most about 720 bytes, so any limit above that holds; the View link is
 // left out when it would leave less than minRest for the rest.
 func render(m *message.Message, limit int) string {
-	style := styleOf(m.Level)
+	color, emoji := style(m.Level)
 	b := &budget{left: limit + 1} // the last line has no newline
 
-	head := b.take(`<font color="` + style.color + `">**` + style.emoji + " " + headingText(m) + "**</font>")
+	head := b.take(`<font color="` + color + `">**` + emoji + " " + headingText(m) + "**</font>")
 	foot := b.take(`<font color="comment">` + footerText(m) + "</font>")
 	var view string
 	target, linkable := linkTarget(m.Link)
@@ -376,19 +370,7 @@ func linkTarget(link string) (string, bool) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", false
 	}
-	var b strings.Builder
-	for i := 0; i < len(link); i++ {
-		c := link[i]
-		if urlSafe(c) {
-			b.WriteByte(c)
-		} else {
-			const hex = "0123456789ABCDEF"
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-	}
-	s := b.String()
+	s := message.PercentEncode(link, func(c byte) bool { return !urlSafe(c) })
 	if len(s) > maxLinkURL {
 		return "", false
 	}

@@ -3,8 +3,6 @@ package wecom
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,18 +14,7 @@ import (
 )
 
 func TestRenderGolden(t *testing.T) {
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			got, err := Render(platformtest.FixtureMessage(typ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := wecomtest.Check(got); err != nil {
-				t.Errorf("WeCom would refuse the payload: %v", err)
-			}
-			platformtest.Golden(t, filepath.Join("testdata", string(typ)+".json"), got)
-		})
-	}
+	platformtest.GoldenRenders(t, "testdata", Render, wecomtest.Check)
 }
 
 // content returns the markdown content of a payload, failing the test when
@@ -53,62 +40,53 @@ func TestRenderShowsEverything(t *testing.T) {
 	colors := map[herald.Level]string{
 		herald.LevelInfo: "comment", herald.LevelWarn: "warning", herald.LevelError: "warning", herald.LevelSuccess: "info",
 	}
-	emoji := map[herald.Level]string{
-		herald.LevelInfo: "ℹ️", herald.LevelWarn: "⚠️", herald.LevelError: "❌", herald.LevelSuccess: "✅",
-	}
-	for _, typ := range herald.EventTypes {
-		t.Run(string(typ), func(t *testing.T) {
-			m := platformtest.FixtureMessage(typ)
-			payload, err := Render(m)
-			if err != nil {
-				t.Fatal(err)
+	platformtest.RenderFixtures(t, Render, func(t *testing.T, m *message.Message, payload []byte) {
+		typ := m.Type
+		c := content(t, payload)
+		lines := strings.Split(c, "\n")
+		heading := `<font color="` + colors[typ.Level()] + `">**` + message.LevelEmoji(typ.Level()) + " " + m.Heading() + "**</font>"
+		if lines[0] != heading {
+			t.Errorf("first line %q, want %q", lines[0], heading)
+		}
+		if typ == herald.IssueApprovalRequested && !strings.Contains(lines[0], " · "+platformtest.FixtureKeyword) {
+			t.Errorf("heading %q lacks the keyword", lines[0])
+		}
+		if last := lines[len(lines)-1]; last != `<font color="comment">Herald · Payments</font>` {
+			t.Errorf("last line %q, want the footer", last)
+		}
+		want := []string{
+			"**Project:** Payments",
+			"**Actor:** Alice Chen",
+			"**Environment:** prod",
+			"[View](" + m.Link + ")",
+		}
+		if typ == herald.IssueSentBack {
+			want = append(want, "Alice Chen sent back the issue: Please add a rollback plan ＆ run it on ＜staging＞ first.")
+		} else {
+			want = append(want, m.Description)
+		}
+		if typ.IsPipeline() {
+			want = append(want, "**Rollout:** [Release 2026.03.14]("+m.Link+")", "**Stage:** prod-eu")
+		} else {
+			want = append(want, "**Issue:** [Add index on ledger_entries (created_at)]("+m.Link+")",
+				"> Speeds up the nightly reconciliation report.", "> Reviewed with the DBA team.")
+		}
+		if typ == herald.PipelineFailed {
+			want = append(want, "**Failed tasks:**", "• and 2 more",
+				`• Migrate shard 5 (ledger-eu-5): ERROR: relation "ledger_entries" is locked (timeout after 30s)`)
+		}
+		for _, w := range want {
+			if !contains(lines, w) {
+				t.Errorf("no line %q in:\n%s", w, c)
 			}
-			c := content(t, payload)
-			lines := strings.Split(c, "\n")
-			heading := `<font color="` + colors[typ.Level()] + `">**` + emoji[typ.Level()] + " " + m.Heading() + "**</font>"
-			if lines[0] != heading {
-				t.Errorf("first line %q, want %q", lines[0], heading)
-			}
-			if typ == herald.IssueApprovalRequested && !strings.Contains(lines[0], " · "+platformtest.FixtureKeyword) {
-				t.Errorf("heading %q lacks the keyword", lines[0])
-			}
-			if last := lines[len(lines)-1]; last != `<font color="comment">Herald · Payments</font>` {
-				t.Errorf("last line %q, want the footer", last)
-			}
-			want := []string{
-				"**Project:** Payments",
-				"**Actor:** Alice Chen",
-				"**Environment:** prod",
-				"[View](" + m.Link + ")",
-			}
-			if typ == herald.IssueSentBack {
-				want = append(want, "Alice Chen sent back the issue: Please add a rollback plan ＆ run it on ＜staging＞ first.")
-			} else {
-				want = append(want, m.Description)
-			}
-			if typ.IsPipeline() {
-				want = append(want, "**Rollout:** [Release 2026.03.14]("+m.Link+")", "**Stage:** prod-eu")
-			} else {
-				want = append(want, "**Issue:** [Add index on ledger_entries (created_at)]("+m.Link+")",
-					"> Speeds up the nightly reconciliation report.", "> Reviewed with the DBA team.")
-			}
-			if typ == herald.PipelineFailed {
-				want = append(want, "**Failed tasks:**", "• and 2 more",
-					`• Migrate shard 5 (ledger-eu-5): ERROR: relation "ledger_entries" is locked (timeout after 30s)`)
-			}
-			for _, w := range want {
-				if !contains(lines, w) {
-					t.Errorf("no line %q in:\n%s", w, c)
-				}
-			}
-			if n := strings.Count(c, "\n• Migrate shard"); typ == herald.PipelineFailed && n != message.MaxFailedTasks {
-				t.Errorf("%d failed tasks listed, want %d", n, message.MaxFailedTasks)
-			}
-			if typ != herald.PipelineFailed && strings.Contains(c, "Failed tasks") {
-				t.Errorf("failed tasks listed for %s", typ)
-			}
-		})
-	}
+		}
+		if n := strings.Count(c, "\n• Migrate shard"); typ == herald.PipelineFailed && n != message.MaxFailedTasks {
+			t.Errorf("%d failed tasks listed, want %d", n, message.MaxFailedTasks)
+		}
+		if typ != herald.PipelineFailed && strings.Contains(c, "Failed tasks") {
+			t.Errorf("failed tasks listed for %s", typ)
+		}
+	})
 }
 
 func contains(lines []string, s string) bool {
@@ -212,19 +190,10 @@ const markup = "<font>*_`[]()#>\\&@中文字符😀 "
 // description of markup and Chinese to the fake WeCom, which enforces the
 // 4096-byte limit.
 func TestRenderLongMarkupDescriptionIsAccepted(t *testing.T) {
-	m := platformtest.FixtureMessage(herald.PipelineFailed)
-	m.Description = strings.Repeat(markup, 10000/utf8.RuneCountInString(markup))
-	m.Details = m.Description
+	m := platformtest.LongMessage(herald.PipelineFailed, markup)
 	srv := wecomtest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
-	if res := send(t, srv, hook, m); res.Outcome != "SUCCESS" {
-		t.Fatalf("outcome %s (%s); fake: %+v", res.Outcome, res.Error, srv.Requests())
-	}
-	got := srv.Contents(hook)
-	if len(got) != 1 {
-		t.Fatalf("the fake accepted %d messages, want 1", len(got))
-	}
-	c := got[0]
+	c := wecomtest.Content(platformtest.CheckDelivered(t, platformtest.Send(New(), hook, m), srv, hook))
 	lines := strings.Split(c, "\n")
 	if len(c) > MaxContentBytes || !strings.HasPrefix(lines[0], `<font color="warning">**❌ Rollout failed**`) ||
 		lines[len(lines)-1] != `<font color="comment">Herald · Payments</font>` {
@@ -285,44 +254,15 @@ func TestRenderBudget(t *testing.T) {
 // fields, many failed tasks, long links, keywords) and checks WeCom's rules
 // and Herald's.
 func TestRenderRandomMessages(t *testing.T) {
-	seeds := 400
-	if testing.Short() {
-		seeds = 50
-	}
-	for seed := range uint64(seeds) {
-		m := platformtest.RandomMessage(rand.New(rand.NewPCG(seed, 1)))
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		checkPayload(t, fmt.Sprintf("seed %d", seed), m, payload)
-		if t.Failed() {
-			return
-		}
-	}
+	platformtest.RandomMessages(t, 400, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // FuzzRender checks the same for texts the fuzzer chooses.
 func FuzzRender(f *testing.F) {
 	f.Add("Issue <created>", "a & b <@all> **c**", "subject](x)", "https://x.example/(a) b", "details\n# h\n> q", "task `x`", 7)
-	f.Add("", "", "", "", "", "", 0)
 	f.Add(strings.Repeat("界", 2000), strings.Repeat("<", 5000), strings.Repeat("_", 3000), "https://x.example/"+strings.Repeat("(", 1500), strings.Repeat("\n", 3000), strings.Repeat("*", 3000), 40)
 	f.Add(" ", "\x00\r\n", "\\", "http://", "\u2028", "\xff", 6)
-	f.Fuzz(func(t *testing.T, title, desc, subject, link, details, task string, tasks int) {
-		m := &message.Message{
-			Type: herald.PipelineFailed, Level: herald.LevelError, Title: title, Description: desc, Subject: subject, SubjectKind: "Rollout",
-			Link: link, Project: subject, Actor: title, Environment: task, Stage: desc, Details: details, Keyword: task,
-		}
-		for range min(max(tasks, 0), message.MaxFailedTasks) {
-			m.FailedTasks = append(m.FailedTasks, herald.FailedTask{Name: task, Database: subject, Error: desc})
-		}
-		m.MoreTasks = max(tasks-message.MaxFailedTasks, 0)
-		payload, err := Render(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPayload(t, "fuzz", m, payload)
-	})
+	platformtest.FuzzMessages(f, platformtest.RenderAndCheck(Render, checkPayload))
 }
 
 // checkPayload checks what every rendered payload must satisfy: JSON in
@@ -330,12 +270,7 @@ func FuzzRender(f *testing.F) {
 // heading and ends with the footer, and no markup but Herald's own.
 func checkPayload(t *testing.T, name string, m *message.Message, payload []byte) {
 	t.Helper()
-	if !utf8.Valid(payload) || !json.Valid(payload) {
-		t.Errorf("%s: payload is not valid UTF-8 JSON", name)
-		return
-	}
-	if err := wecomtest.Check(payload); err != nil {
-		t.Errorf("%s: WeCom would refuse the payload: %v", name, err)
+	if !platformtest.CheckPayload(t, name, payload, wecomtest.Check) {
 		return
 	}
 	c := content(t, payload)
@@ -348,7 +283,7 @@ func checkPayload(t *testing.T, name string, m *message.Message, payload []byte)
 		start = []rune(fallbackTitle)
 	}
 	start = start[:min(len(start), 8)]
-	if !strings.HasPrefix(lines[0], `<font color="`+styleOf(m.Level).color+`">**`+styleOf(m.Level).emoji+" "+string(start)) || !strings.HasSuffix(lines[0], "**</font>") {
+	if color, emoji := style(m.Level); !strings.HasPrefix(lines[0], `<font color="`+color+`">**`+emoji+" "+string(start)) || !strings.HasSuffix(lines[0], "**</font>") {
 		t.Errorf("%s: first line %.100q does not start with the heading %q", name, lines[0], string(start))
 	}
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, `<font color="comment">Herald`) || !strings.HasSuffix(last, "</font>") {

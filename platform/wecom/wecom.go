@@ -6,16 +6,13 @@ package wecom
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/message"
 	"github.com/heraldhq/herald/netguard"
 	"github.com/heraldhq/herald/platform"
 )
@@ -28,7 +25,7 @@ const (
 	path = "/cgi-bin/webhook/send"
 )
 
-// Errcodes of platforms.md F1 that Classify tells apart; every other
+// Errcodes of platforms.md F1 that outcome tells apart; every other
 // non-zero errcode (93000 unknown key, 93004 robot disabled, 40058 invalid
 // parameter, …) is a refusal.
 const (
@@ -44,9 +41,6 @@ const (
 // can take to clear. The engine holds the webhook's other deliveries for as
 // long.
 const RateLimitDelay = time.Minute
-
-// maxErrmsg is how much of WeCom's errmsg goes into Result.Error.
-const maxErrmsg = 200
 
 // Platform sends messages to WeCom group robots. It is stateless and safe
 // for concurrent use.
@@ -87,17 +81,7 @@ func (*Platform) Send(ctx context.Context, c *http.Client, req *platform.Request
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the WeCom message: " + err.Error()}
 	}
-	resp, err := platform.Post(ctx, c, req.Webhook.URL, nil, body)
-	if err != nil {
-		return platform.TransportFailure(err, body)
-	}
-	return Classify(resp, body, time.Now())
-}
-
-// answer is the body of every WeCom answer.
-type answer struct {
-	Errcode *int   `json:"errcode"`
-	Errmsg  string `json:"errmsg"`
+	return platform.Exchange(ctx, c, req.Webhook.URL, nil, body, Classify)
 }
 
 // Classify reads WeCom's answer to a group-robot message. A status outside
@@ -114,61 +98,41 @@ type answer struct {
 //	no JSON errcode                 RETRYABLE: not WeCom's answer (a proxy's
 //	                                page), so the message may not have arrived
 //
-// PlatformCode is the errcode as a string; Error quotes errmsg without the
-// hint, IP and help URL WeCom appends to it. The 2xx rule covers 200, the
-// only status WeCom uses, and any other 2xx an intermediary might send:
-// only errcode 0 means WeCom took the message. The self-built app's
+// PlatformCode is the errcode as a string; Error quotes errmsg, cut to 200
+// characters, without the hint, IP and help URL WeCom appends to it. The
+// 2xx rule covers 200, the only status WeCom uses, and any other 2xx an
+// intermediary might send: only errcode 0 means WeCom took the message. The self-built app's
 // message/send answers follow the same convention; a direct-message client
 // can start from Classify and add what only they have (token codes such as
 // 42001, a partial failure in invaliduser).
 func Classify(resp *platform.Response, requestBody []byte, now time.Time) platform.Result {
-	var a answer
-	parsed := json.Unmarshal(resp.Body, &a) == nil && a.Errcode != nil
-	if resp.Status < 200 || resp.Status > 299 {
-		r := platform.Answer(resp, requestBody, now)
-		r.Error = "WeCom answered HTTP " + strconv.Itoa(resp.Status)
-		if parsed {
-			r.PlatformCode = strconv.Itoa(*a.Errcode)
-			r.Error += describe(*a.Errcode, a.Errmsg)
-		}
-		return r
-	}
-	r := platform.Result{HTTPStatus: resp.Status, RequestBody: string(requestBody), ResponseBody: string(resp.Body)}
-	if !parsed {
-		r.Outcome = herald.OutcomeRetryable
-		r.Error = fmt.Sprintf("WeCom answered HTTP %d without an errcode", resp.Status)
-		return r
-	}
-	code := *a.Errcode
-	r.PlatformCode = strconv.Itoa(code)
-	switch code {
-	case codeOK:
-		r.Outcome = herald.OutcomeSuccess
-		return r
-	case codeRateLimited:
-		r.Outcome, r.RetryAfter = herald.OutcomeRateLimited, RateLimitDelay
-	case codeSystemBusy:
-		r.Outcome = herald.OutcomeRetryable
-	default:
-		r.Outcome = herald.OutcomePermanent
-	}
-	r.Error = "WeCom answered" + describe(code, a.Errmsg)
-	return r
+	return answers.Classify(resp, requestBody, now)
 }
 
-// describe is " errcode N: errmsg", errmsg without the suffix WeCom adds
-// to it (", hint: [...], from ip: …, more info at https://…"), which says
-// nothing the errcode does not and would clutter every log line.
-func describe(code int, errmsg string) string {
+// answers reads WeCom's errcodes (see Classify).
+var answers = &platform.Errcode{Name: "WeCom", Outcome: outcome, RateLimitDelay: RateLimitDelay, Trim: trimErrmsg}
+
+// outcome is what the errcode of a 2xx answer means.
+func outcome(code int) herald.Outcome {
+	switch code {
+	case codeOK:
+		return herald.OutcomeSuccess
+	case codeRateLimited:
+		return herald.OutcomeRateLimited
+	case codeSystemBusy:
+		return herald.OutcomeRetryable
+	}
+	return herald.OutcomePermanent
+}
+
+// trimErrmsg removes the suffix WeCom adds to every errmsg (", hint:
+// [...], from ip: …, more info at https://…"), which says nothing the
+// errcode does not and would clutter every log line.
+func trimErrmsg(errmsg string) string {
 	for _, cut := range []string{", hint:", " hint:", ", from ip:", ", more info at", " more info at"} {
 		if i := strings.Index(errmsg, cut); i >= 0 {
 			errmsg = errmsg[:i]
 		}
 	}
-	errmsg = message.Truncate(strings.TrimSpace(strings.ToValidUTF8(errmsg, "")), maxErrmsg)
-	s := " errcode " + strconv.Itoa(code)
-	if errmsg != "" {
-		s += ": " + errmsg
-	}
-	return s
+	return errmsg
 }

@@ -1,15 +1,12 @@
 package wecom
 
 import (
-	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/message"
 	"github.com/heraldhq/herald/platform"
 	"github.com/heraldhq/herald/platform/platformtest"
 	"github.com/heraldhq/herald/platform/wecom/wecomtest"
@@ -18,56 +15,23 @@ import (
 const secretKey = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url     string
-		wantErr string
-	}{
-		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey, ""},
-		{"https://QYAPI.weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey, ""},
-		{"https://qyapi.weixin.qq.com:443/cgi-bin/webhook/send?key=" + secretKey + "&debug=1", ""},
-		{"https://weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey, `host "weixin.qq.com" is not accepted for WECOM webhooks (accepted: qyapi.weixin.qq.com)`},
-		{"https://qyapi.weixin.qq.com.evil.example/cgi-bin/webhook/send?key=" + secretKey, `host "qyapi.weixin.qq.com.evil.example" is not accepted`},
-		{"https://evil.example/cgi-bin/webhook/send?key=" + secretKey + "&h=qyapi.weixin.qq.com", `host "evil.example" is not accepted`},
-		{"https://qyapi.weixin.qq.com/cgi-bin/message/send?key=" + secretKey, "path must be /cgi-bin/webhook/send for WECOM webhooks"},
-		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send/?key=" + secretKey, "path must be /cgi-bin/webhook/send"},
-		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send/" + secretKey, "path must be /cgi-bin/webhook/send"},
-		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send", "must carry the robot's key query parameter"},
-		{"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=&token=" + secretKey, "must carry the robot's key query parameter"},
-	}
-	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = New().CheckURL(u)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("CheckURL(%s) = %v, want nil", tt.url, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("CheckURL(%s) = %v, want an error containing %q", tt.url, err, tt.wantErr)
-		case err != nil && strings.Contains(err.Error(), secretKey[:8]):
-			t.Errorf("CheckURL(%s) = %v quotes the key", tt.url, err)
-		}
-	}
+	platformtest.CheckURLs(t, New().CheckURL, []string{secretKey[:8]}, []platformtest.URLCase{
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey},
+		{URL: "https://QYAPI.weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey},
+		{URL: "https://qyapi.weixin.qq.com:443/cgi-bin/webhook/send?key=" + secretKey + "&debug=1"},
+		{URL: "https://weixin.qq.com/cgi-bin/webhook/send?key=" + secretKey, WantErr: `host "weixin.qq.com" is not accepted for WECOM webhooks (accepted: qyapi.weixin.qq.com)`},
+		{URL: "https://qyapi.weixin.qq.com.evil.example/cgi-bin/webhook/send?key=" + secretKey, WantErr: `host "qyapi.weixin.qq.com.evil.example" is not accepted`},
+		{URL: "https://evil.example/cgi-bin/webhook/send?key=" + secretKey + "&h=qyapi.weixin.qq.com", WantErr: `host "evil.example" is not accepted`},
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/message/send?key=" + secretKey, WantErr: "path must be /cgi-bin/webhook/send for WECOM webhooks"},
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send/?key=" + secretKey, WantErr: "path must be /cgi-bin/webhook/send"},
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send/" + secretKey, WantErr: "path must be /cgi-bin/webhook/send"},
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send", WantErr: "must carry the robot's key query parameter"},
+		{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=&token=" + secretKey, WantErr: "must carry the robot's key query parameter"},
+	})
 }
 
 func TestTypeAndLimits(t *testing.T) {
-	p := New()
-	if p.Type() != herald.WeCom {
-		t.Errorf("type %s", p.Type())
-	}
-	if l := p.Limits(); len(l) != 1 || l[0] != (platform.Limit{N: 20, Per: time.Minute}) {
-		t.Errorf("limits %v, want 20 a minute", l)
-	}
-}
-
-// send posts m to hook (a new robot of srv when empty).
-func send(t *testing.T, srv *wecomtest.Server, hook string, m *message.Message) platform.Result {
-	t.Helper()
-	return New().Send(context.Background(), &http.Client{Timeout: 5 * time.Second}, &platform.Request{
-		Webhook: &herald.Webhook{Type: herald.WeCom, URL: hook},
-		Message: m,
-	})
+	platformtest.CheckTypeAndLimits(t, New(), herald.WeCom, platform.Limit{N: 20, Per: time.Minute})
 }
 
 func TestSend(t *testing.T) {
@@ -127,36 +91,17 @@ func TestSend(t *testing.T) {
 				tt.fail(srv)
 			}
 			m := platformtest.FixtureMessage(herald.IssueCreated)
-			res := send(t, srv, hook, m)
-			if res.Outcome != tt.outcome || res.HTTPStatus != tt.status || res.PlatformCode != tt.code || res.RetryAfter != tt.retryAfter {
-				t.Errorf("got %s %d %q retry after %v, want %s %d %q retry after %v (error %q)",
-					res.Outcome, res.HTTPStatus, res.PlatformCode, res.RetryAfter, tt.outcome, tt.status, tt.code, tt.retryAfter, res.Error)
-			}
-			if (tt.outcome == herald.OutcomeSuccess) != (res.Error == "") || !strings.Contains(res.Error, tt.err) {
-				t.Errorf("error %q, want one containing %q", res.Error, tt.err)
-			}
-			for _, noise := range []string{"hint", "from ip", "more info", "127.0.0.1", wecomtest.Key(hook)} {
+			res := platformtest.Send(New(), hook, m)
+			platformtest.CheckResult(t, res, platformtest.Want{Outcome: tt.outcome, Status: tt.status, Code: tt.code, RetryAfter: tt.retryAfter, Err: tt.err})
+			for _, noise := range []string{"hint", "from ip", "more info", "127.0.0.1"} {
 				if strings.Contains(res.Error, noise) {
 					t.Errorf("error %q contains %q", res.Error, noise)
 				}
 			}
-			want, _ := Render(m)
-			if res.RequestBody != string(want) || strings.Contains(res.RequestBody, wecomtest.Key(hook)) {
-				t.Errorf("request body %s, want the rendered message", res.RequestBody)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("the fake got %d requests, want 1", len(reqs))
-			}
-			if res.ResponseBody != reqs[0].Reply {
-				t.Errorf("response body %q not recorded", res.ResponseBody)
-			}
-			if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			if accepted := len(srv.Messages(hook)); accepted != map[bool]int{true: 1}[tt.outcome == herald.OutcomeSuccess] {
-				t.Errorf("the fake accepted %d messages", accepted)
-			}
+			rendered, _ := Render(m)
+			platformtest.CheckSent(t, res, srv.Requests(), "application/json", rendered)
+			platformtest.CheckSecrets(t, res, wecomtest.Key(hook))
+			platformtest.CheckAccepted(t, srv, hook, tt.outcome == herald.OutcomeSuccess)
 		})
 	}
 }
@@ -165,7 +110,7 @@ func TestSend(t *testing.T) {
 // unknown key and its rate limit of 20 a minute.
 func TestSendFakeRules(t *testing.T) {
 	srv := wecomtest.NewServer(t)
-	res := send(t, srv, srv.URL+"/cgi-bin/webhook/send?key=removed-robot", platformtest.FixtureMessage(herald.IssueCreated))
+	res := platformtest.Send(New(), srv.URL+"/cgi-bin/webhook/send?key=removed-robot", platformtest.FixtureMessage(herald.IssueCreated))
 	if res.Outcome != herald.OutcomePermanent || res.PlatformCode != "93000" || res.Error != "WeCom answered errcode 93000: invalid webhook url" {
 		t.Errorf("unknown key: %s %q %q", res.Outcome, res.PlatformCode, res.Error)
 	}
@@ -174,11 +119,11 @@ func TestSendFakeRules(t *testing.T) {
 	srv.SetClock(func() time.Time { return fixed })
 	hook := srv.NewHook(platformtest.HookOptions{})
 	for i := range 20 {
-		if res := send(t, srv, hook, platformtest.FixtureMessage(herald.PipelineFailed)); res.Outcome != herald.OutcomeSuccess {
+		if res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.PipelineFailed)); res.Outcome != herald.OutcomeSuccess {
 			t.Fatalf("message %d: %s %s", i+1, res.Outcome, res.Error)
 		}
 	}
-	res = send(t, srv, hook, platformtest.FixtureMessage(herald.PipelineFailed))
+	res = platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.PipelineFailed))
 	if res.Outcome != herald.OutcomeRateLimited || res.PlatformCode != "45009" || res.RetryAfter != RateLimitDelay {
 		t.Errorf("the 21st message in a minute: %s %q after %v", res.Outcome, res.PlatformCode, res.RetryAfter)
 	}
@@ -188,15 +133,8 @@ func TestSendConnectionRefused(t *testing.T) {
 	srv := wecomtest.NewServer(t)
 	hook := srv.NewHook(platformtest.HookOptions{})
 	srv.Close()
-	res := send(t, srv, hook, platformtest.FixtureMessage(herald.IssueCreated))
-	if res.Outcome != herald.OutcomeRetryable || res.HTTPStatus != 0 || res.Error == "" {
-		t.Fatalf("got %s %d %q, want RETRYABLE with no status and an error", res.Outcome, res.HTTPStatus, res.Error)
-	}
-	for _, secret := range []string{wecomtest.Key(hook), "key=", "/cgi-bin/"} {
-		if strings.Contains(res.Error, secret) {
-			t.Errorf("error %q reveals the hook URL (%s)", res.Error, secret)
-		}
-	}
+	res := platformtest.Send(New(), hook, platformtest.FixtureMessage(herald.IssueCreated))
+	platformtest.CheckUnreachable(t, res, wecomtest.Key(hook), "key=", "/cgi-bin/")
 }
 
 // TestClassify covers answers the fake never gives.

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,8 +43,7 @@ type Server struct {
 // NewServer starts a fake receiver, closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{verifiers: map[string]*standardwebhooks.Webhook{}, seen: map[string]int{}}
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -113,7 +111,7 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if readErr != nil {
 		return badPayload("reading the body: " + readErr.Error())
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return badPayload("Content-Type is not application/json")
 	}
 	if err := wh.Verify(body, r.Header); err != nil {

@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -59,8 +58,8 @@ type Server struct {
 
 type hook struct {
 	opts     platformtest.HookOptions
-	recent   []time.Time // accepted in the last minute, for the rate limit
-	mentions [][]Mention // of each accepted message
+	recent   platformtest.Window // accepted in the last minute, for the rate limit
+	mentions [][]Mention         // of each accepted message
 }
 
 // NewServer starts a fake DingTalk robot service, closed when the test
@@ -69,8 +68,7 @@ func NewServer(t testing.TB) *Server {
 	s := &Server{hooks: map[string]*hook{}, perMinute: DefaultPerMinute}
 	// Every robot shares the path; DingTalk tells them apart by token.
 	s.HookKey = func(u *url.URL) string { return u.Query().Get("access_token") }
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -162,7 +160,7 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if readErr != nil {
 		return refuse(&Refusal{CodeMissingParam, "缺少参数 json", "reading the body: " + readErr.Error()})
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return refuse(&Refusal{CodeMissingParam, "缺少参数 json", "Content-Type is not application/json"})
 	}
 	if ref := check(body); ref != nil {
@@ -171,13 +169,8 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if kw := h.opts.Keyword; kw != "" && !containsAny(content(body), kw) {
 		return refuse(&Refusal{CodeSecurity, "keywords not in content", fmt.Sprintf("neither title nor text has %q", kw)})
 	}
-	if s.perMinute > 0 {
-		now := time.Now()
-		h.recent = trimWindow(h.recent, now)
-		if len(h.recent) >= s.perMinute {
-			return refuse(&Refusal{CodeTooFast, "send too fast, exceed 20 times per minute", "over the rate limit"})
-		}
-		h.recent = append(h.recent, now)
+	if h.recent.Take(time.Now(), s.perMinute, time.Minute) > 0 {
+		return refuse(&Refusal{CodeTooFast, "send too fast, exceed 20 times per minute", "over the rate limit"})
 	}
 	mentions, _ := ParseMentions(body)
 	h.mentions = append(h.mentions, mentions)
@@ -216,15 +209,6 @@ func containsAny(texts []string, kw string) bool {
 		}
 	}
 	return false
-}
-
-// trimWindow drops the times more than a minute before now.
-func trimWindow(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= time.Minute {
-		i++
-	}
-	return ts[i:]
 }
 
 // refuse is DingTalk's answer to a refused request: still HTTP 200.

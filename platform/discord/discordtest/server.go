@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,8 +79,7 @@ type bucket struct {
 func NewServer(t testing.TB) *Server {
 	s := &Server{hooks: map[string]*hook{}, buckets: map[string]*bucket{}, limit: DefaultLimit, per: DefaultPer}
 	s.HookKey = hookKey
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -116,10 +114,6 @@ func (s *Server) SetRateLimit(n int, per time.Duration) {
 	s.limit, s.per = n, per
 	s.buckets = map[string]*bucket{}
 }
-
-// Messages returns the bodies a webhook accepted, in order. hookURL is the
-// URL NewHook returned (or its path).
-func (s *Server) Messages(hookURL string) []json.RawMessage { return s.Accepted(hookURL) }
 
 var _ platformtest.Fake = (*Server)(nil)
 
@@ -218,7 +212,7 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	}
 	// Discord reads JSON bodies only as application/json; anything else
 	// (Herald sends nothing else) leaves it with no message at all.
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return refuse(emptyMessage("Content-Type is not application/json"), header)
 	}
 	msg, refusal := check(body)

@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/heraldhq/herald/platform/platformtest"
 )
@@ -74,8 +75,7 @@ var _ platformtest.Fake = (*Server)(nil)
 // closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{hooks: map[string]*hook{}, perSecond: DefaultPerSecond, perMinute: DefaultPerMinute, now: time.Now}
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -84,10 +84,7 @@ func NewServer(t testing.TB) *Server {
 // contain — and returns its URL, s.URL + "/open-apis/bot/v2/hook/{uuid}"
 // like Feishu's and Lark's.
 func (s *Server) NewHook(o platformtest.HookOptions) string {
-	const hexChars = "0123456789abcdef"
-	token := platformtest.RandomString(8, hexChars) + "-" + platformtest.RandomString(4, hexChars) + "-" +
-		platformtest.RandomString(4, hexChars) + "-" + platformtest.RandomString(4, hexChars) + "-" +
-		platformtest.RandomString(12, hexChars)
+	token := uuid.NewString()
 	s.mu.Lock()
 	s.hooks[token] = &hook{opts: o}
 	s.mu.Unlock()
@@ -113,17 +110,6 @@ func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	s.now = now
 	s.mu.Unlock()
-}
-
-// Messages returns the messages a bot accepted, in order. hookURL is the
-// URL NewHook returned (or its path).
-func (s *Server) Messages(hookURL string) []json.RawMessage { return s.Accepted(hookURL) }
-
-// WaitMessages waits until the bot has accepted at least n messages and
-// returns them, or fails the test after timeout.
-func (s *Server) WaitMessages(t testing.TB, hookURL string, n int, timeout time.Duration) []json.RawMessage {
-	t.Helper()
-	return s.WaitAccepted(t, hookURL, n, timeout)
 }
 
 // RateLimitNext answers the next n requests as the bot does over its
@@ -178,7 +164,7 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if len(body) > MaxBody {
 		return refuse(badRequest("body has %d bytes, more than %d", len(body), MaxBody))
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return refuse(badRequest("Content-Type is not application/json"))
 	}
 	var b wireBody
@@ -209,11 +195,7 @@ const jitter = 50 * time.Millisecond
 // limit counts one request to h at now and returns why it is over a rate
 // limit, or "". A refused request is not counted.
 func (s *Server) limit(h *hook, now time.Time) string {
-	i := 0
-	for i < len(h.recent) && now.Sub(h.recent[i]) >= time.Minute-jitter {
-		i++
-	}
-	h.recent = h.recent[i:]
+	h.recent = platformtest.TrimWindow(h.recent, now, time.Minute-jitter)
 	if s.perMinute > 0 && len(h.recent) >= s.perMinute {
 		return fmt.Sprintf("%d requests in the last minute", len(h.recent))
 	}

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"html"
 	"math"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -86,7 +85,7 @@ type Server struct {
 
 type space struct {
 	token  string
-	recent []time.Time // accepted in the last second, for the quota
+	recent platformtest.Window // accepted in the last second, for the quota
 }
 
 // NewServer starts a fake Google Chat service, closed when the test ends.
@@ -98,8 +97,7 @@ func NewServer(t testing.TB) *Server {
 		spaces:    map[string]*space{},
 		perSecond: 1,
 	}
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -133,10 +131,6 @@ func (s *Server) SetRateLimit(perSecond int) {
 	s.perSecond = perSecond
 	s.mu.Unlock()
 }
-
-// Messages returns the messages a hook accepted, in order. hookURL is the
-// URL NewHook returned (or its path).
-func (s *Server) Messages(hookURL string) []json.RawMessage { return s.Accepted(hookURL) }
 
 // FailNextError answers the next n checked requests with a Google JSON
 // error of the given HTTP code, status and message, and header (e.g.
@@ -199,7 +193,7 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if readErr != nil {
 		return reply(invalid("Invalid JSON payload received. The body could not be read: %v", readErr))
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return reply(invalid("Invalid JSON payload received. The Content-Type %q is not application/json.", r.Header.Get("Content-Type")))
 	}
 	if err := Check(body); err != nil {
@@ -215,16 +209,10 @@ func (s *Server) accept(id string, sp *space, body []byte) platformtest.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	if s.perSecond > 0 {
-		sp.recent = trimWindow(sp.recent, now)
-		if len(sp.recent) >= s.perSecond {
-			wait := sp.recent[0].Add(quotaWindow).Sub(now)
-			e := &APIError{Code: 429, Status: "RESOURCE_EXHAUSTED", Message: MessageExhausted}
-			r := reply(e)
-			r.Refusal = fmt.Sprintf("over the quota of %d per second; free again in %d ms", s.perSecond, int(math.Ceil(float64(wait)/float64(time.Millisecond))))
-			return r
-		}
-		sp.recent = append(sp.recent, now)
+	if wait := sp.recent.Take(now, s.perSecond, quotaWindow); wait > 0 {
+		r := reply(&APIError{Code: 429, Status: "RESOURCE_EXHAUSTED", Message: MessageExhausted})
+		r.Refusal = fmt.Sprintf("over the quota of %d per second; free again in %d ms", s.perSecond, int(math.Ceil(float64(wait)/float64(time.Millisecond))))
+		return r
 	}
 	s.seq++
 	var sent struct {
@@ -267,15 +255,6 @@ func notFoundPage(path string) platformtest.Reply {
 
 // quotaWindow is the window of the per-space quota.
 const quotaWindow = time.Second - Jitter
-
-// trimWindow drops the times that left the quota window before now.
-func trimWindow(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= quotaWindow {
-		i++
-	}
-	return ts[i:]
-}
 
 // keyChars are the characters of Google's keys, tokens and ids.
 const keyChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

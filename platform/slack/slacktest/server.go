@@ -8,9 +8,7 @@
 package slacktest
 
 import (
-	"encoding/json"
 	"math"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -41,14 +39,13 @@ type Server struct {
 }
 
 type hook struct {
-	recent []time.Time // accepted in the last second, for the rate limit
+	recent platformtest.Window // accepted in the last second, for the rate limit
 }
 
 // NewServer starts a fake Slack webhook service, closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{hooks: map[string]*hook{}}
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -75,17 +72,6 @@ func (s *Server) SetRateLimit(perSecond int) {
 	s.mu.Unlock()
 }
 
-// Messages returns the messages a hook accepted, in order. hookURL is the
-// URL NewHook returned (or its path).
-func (s *Server) Messages(hookURL string) []json.RawMessage { return s.Accepted(hookURL) }
-
-// WaitMessages waits until the hook has accepted at least n messages and
-// returns them, or fails the test after timeout.
-func (s *Server) WaitMessages(t testing.TB, hookURL string, n int, timeout time.Duration) []json.RawMessage {
-	t.Helper()
-	return s.WaitAccepted(t, hookURL, n, timeout)
-}
-
 // answer decides the answer to one request.
 func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtest.Reply {
 	s.mu.Lock()
@@ -103,36 +89,21 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if readErr != nil {
 		return refuse(&Refusal{Code: "invalid_payload", Reason: "reading the body: " + readErr.Error()})
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !platformtest.IsJSON(r) {
 		return refuse(&Refusal{Code: "invalid_payload", Reason: "Content-Type is not application/json"})
 	}
 	if err := Check(body); err != nil {
 		return refuse(err)
 	}
-	if s.perSecond > 0 {
-		now := time.Now()
-		h.recent = trimWindow(h.recent, now)
-		if len(h.recent) >= s.perSecond {
-			wait := h.recent[0].Add(time.Second).Sub(now)
-			secs := max(1, int(math.Ceil(wait.Seconds())))
-			return platformtest.Reply{Status: http.StatusTooManyRequests, Body: "rate_limited", Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
-		}
-		h.recent = append(h.recent, now)
+	if wait := h.recent.Take(time.Now(), s.perSecond, time.Second); wait > 0 {
+		secs := max(1, int(math.Ceil(wait.Seconds())))
+		return platformtest.Reply{Status: http.StatusTooManyRequests, Body: "rate_limited", Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
 	}
 	return platformtest.Reply{Status: http.StatusOK, Body: "ok", Header: http.Header{"Content-Type": {"text/html"}}, Accepted: true}
 }
 
 func refuse(r *Refusal) platformtest.Reply {
 	return platformtest.Reply{Status: http.StatusBadRequest, Body: r.Code, Refusal: r.Reason}
-}
-
-// trimWindow drops the times more than a second before now.
-func trimWindow(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= time.Second {
-		i++
-	}
-	return ts[i:]
 }
 
 // Characters of a hook path: upper case for the team and bot ids, mixed

@@ -21,7 +21,6 @@ package teamstest
 
 import (
 	"encoding/json"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -82,8 +81,7 @@ func NewServer(t testing.TB) *Server {
 		workflows: map[string]string{}, connectors: map[string]*connector{}, failedRuns: map[string][]string{},
 		perSecond: ConnectorPerSecond, per30s: ConnectorPer30s,
 	}
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -247,7 +245,7 @@ func (s *Server) answerWorkflow(r *http.Request, sig string, body []byte, readEr
 	if readErr != nil || len(body) > MaxMessageBytes {
 		return workflowsError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The message is larger than Teams' 28 KB limit.", nil)
 	}
-	if !isJSON(r) {
+	if !platformtest.IsJSON(r) {
 		return workflowsError(http.StatusBadRequest, "TriggerInputSchemaMismatch",
 			"The input body for trigger 'manual' of type 'Request' did not match its schema definition. Error details: 'Invalid type. Expected Object but got String.'.", nil)
 	}
@@ -276,34 +274,20 @@ func (s *Server) answerConnector(r *http.Request, c *connector, body []byte, rea
 	if readErr != nil {
 		return platformtest.Reply{Status: http.StatusOK, Body: TeamsError(http.StatusRequestEntityTooLarge), Refusal: "reading the body: " + readErr.Error()}
 	}
-	if !isJSON(r) {
+	if !platformtest.IsJSON(r) {
 		return platformtest.Reply{Status: http.StatusBadRequest, Body: BadPayload, Refusal: "Content-Type is not application/json"}
 	}
 	if refusal := CheckMessageCard(body); refusal != nil {
 		return platformtest.Reply{Status: refusal.Status, Body: refusal.Body, Refusal: refusal.Reason}
 	}
 	now := time.Now()
-	c.recent = since(c.recent, now.Add(-30*time.Second))
-	if s.perSecond > 0 && len(since(c.recent, now.Add(-time.Second))) >= s.perSecond ||
+	c.recent = platformtest.TrimWindow(c.recent, now, 30*time.Second)
+	if s.perSecond > 0 && len(platformtest.TrimWindow(c.recent, now, time.Second)) >= s.perSecond ||
 		s.per30s > 0 && len(c.recent) >= s.per30s {
 		return platformtest.Reply{Status: http.StatusOK, Body: TeamsError(http.StatusTooManyRequests), Refusal: "over the connector's rate limit"}
 	}
 	c.recent = append(c.recent, now)
 	return platformtest.Reply{Status: http.StatusOK, Body: Delivered, Accepted: true}
-}
-
-// since returns the times of ts (in order) after t.
-func since(ts []time.Time, t time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && !ts[i].After(t) {
-		i++
-	}
-	return ts[i:]
-}
-
-func isJSON(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err == nil && mt == "application/json"
 }
 
 // workflowsError is an error answer of Power Automate:

@@ -151,7 +151,7 @@ func TestWorkflowsRefuses(t *testing.T) {
 	}{
 		{name: "GET", method: func(string) string { return http.MethodGet }, status: 400, code: "TriggerRequestMethodNotValid"},
 		{name: "no signature", url: func(h string) string { return withQuery(h, func(q url.Values) { q.Del("sig") }) }, status: 401, code: "DirectApiAuthorizationRequired"},
-		{name: "wrong signature", url: func(h string) string { return withQuery(h, func(q url.Values) { q.Set("sig", "x"+q.Get("sig")[1:]) }) }, status: 401, code: "DirectApiInvalidAuthorizationSignature"},
+		{name: "wrong signature", url: func(h string) string { return withQuery(h, func(q url.Values) { q.Set("sig", "not-"+q.Get("sig")) }) }, status: 401, code: "DirectApiInvalidAuthorizationSignature"},
 		{name: "unknown workflow", url: func(h string) string { return strings.Replace(h, "/workflows/", "/workflows/f", 1) }, status: 404, code: "WorkflowNotFound"},
 		{name: "not JSON", contentType: func(string) string { return "text/plain" }, status: 400, code: "TriggerInputSchemaMismatch"},
 		{name: "malformed JSON", body: `{"type":`, status: 400, code: "InvalidRequestContent"},

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/heraldhq/herald/platform/platformtest"
 )
 
@@ -52,15 +54,14 @@ type Server struct {
 }
 
 type robot struct {
-	sent []time.Time // requests in the last minute, for the rate limit
+	sent platformtest.Window // requests in the last minute, for the rate limit
 }
 
 // NewServer starts a fake WeCom robot service, closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{robots: map[string]*robot{}, perMinute: DefaultPerMinute, now: time.Now}
 	s.HookKey = func(u *url.URL) string { return u.Query().Get("key") }
-	s.Server = httptest.NewServer(s.Handler(s.answer))
-	t.Cleanup(s.Close)
+	s.Server = s.Serve(t, s.answer)
 	return s
 }
 
@@ -68,9 +69,7 @@ func NewServer(t testing.TB) *Server {
 // "/cgi-bin/webhook/send?key=<uuid>" like WeCom's. WeCom robots have no
 // signing or keyword settings: o is ignored.
 func (s *Server) NewHook(o platformtest.HookOptions) string {
-	key := platformtest.RandomString(8, hexChars) + "-" + platformtest.RandomString(4, hexChars) + "-" +
-		platformtest.RandomString(4, hexChars) + "-" + platformtest.RandomString(4, hexChars) + "-" +
-		platformtest.RandomString(12, hexChars)
+	key := uuid.NewString()
 	s.mu.Lock()
 	s.robots[key] = &robot{}
 	s.mu.Unlock()
@@ -110,9 +109,6 @@ func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Unlock()
 }
 
-// Messages returns the messages the robot of hookURL accepted, in order.
-func (s *Server) Messages(hookURL string) []json.RawMessage { return s.Accepted(hookURL) }
-
 // Contents returns the content (markdown or text) of each message the robot
 // of hookURL accepted, in order.
 func (s *Server) Contents(hookURL string) []string {
@@ -146,18 +142,9 @@ func (s *Server) answer(r *http.Request, body []byte, readErr error) platformtes
 	if f, ok := s.NextFailure(); ok {
 		return f
 	}
-	if s.perMinute > 0 {
-		now := s.now()
-		i := 0
-		for i < len(rb.sent) && now.Sub(rb.sent[i]) >= time.Minute {
-			i++
-		}
-		rb.sent = rb.sent[i:]
-		if len(rb.sent) >= s.perMinute {
-			return s.errcode(CodeRateLimited, "api freq out of limit", ip, fmt.Sprintf("%d requests in the last minute", len(rb.sent)))
-		}
-		// Counted before the message is checked: refused sends count too.
-		rb.sent = append(rb.sent, now)
+	// Counted before the message is checked: refused sends count too.
+	if rb.sent.Take(s.now(), s.perMinute, time.Minute) > 0 {
+		return s.errcode(CodeRateLimited, "api freq out of limit", ip, fmt.Sprintf("%d requests in the last minute", len(rb.sent)))
 	}
 	if readErr != nil {
 		return s.errcode(CodeBadJSON, "invalid parameter, Warning: wrong json format.", ip, "reading the body: "+readErr.Error())
@@ -205,9 +192,6 @@ func remoteIP(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
-
-// hexChars are the characters of a robot key, a lower-case UUID.
-const hexChars = "0123456789abcdef"
 
 var _ platformtest.Fake = (*Server)(nil)
 
