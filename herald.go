@@ -142,12 +142,31 @@ const (
 	RecipientFailed    RecipientState = "FAILED"
 )
 
-// Recipient is one person a delivery messaged directly, or tried to.
+// Recipient is one person a delivery messages directly. Until Herald has
+// reached them, State is empty.
 type Recipient struct {
 	Email string         `json:"email,omitempty"`
 	Phone string         `json:"phone,omitempty"`
-	State RecipientState `json:"state" enum:"SENT,UNMATCHED,FAILED"`
+	State RecipientState `json:"state,omitempty" enum:"SENT,UNMATCHED,FAILED" doc:"Empty until Herald has tried the recipient"`
 	Error string         `json:"error,omitempty"`
+	// UserID is the recipient's id on the platform, once looked up.
+	UserID string `json:"userId,omitempty"`
+}
+
+// RecipientsOf lists the people users name as recipients not yet reached,
+// once each (by email and phone), skipping those with neither.
+func RecipientsOf(users []User) []Recipient {
+	seen := map[string]bool{}
+	var out []Recipient
+	for _, u := range users {
+		k := strings.ToLower(u.Email) + "|" + u.Phone
+		if seen[k] || (u.Email == "" && u.Phone == "") {
+			continue
+		}
+		seen[k] = true
+		out = append(out, Recipient{Email: u.Email, Phone: u.Phone})
+	}
+	return out
 }
 
 // Delivery is one event on its way to one webhook.
@@ -157,6 +176,7 @@ type Delivery struct {
 	Webhook         string        `json:"webhook"`
 	State           DeliveryState `json:"state" enum:"PENDING,RETRYING,SUCCEEDED,FAILED"`
 	Route           Route         `json:"route" enum:"CHANNEL,DIRECT_MESSAGE,DIRECT_MESSAGE_FALLBACK_CHANNEL"`
+	RouteReason     string        `json:"routeReason,omitempty" doc:"Why the delivery fell back to the channel"`
 	Recipients      []Recipient   `json:"recipients,omitempty"`
 	AttemptCount    int           `json:"attemptCount"`
 	NextAttemptTime *time.Time    `json:"nextAttemptTime,omitempty"`

@@ -50,6 +50,7 @@ type DeliveryList struct {
 }
 
 func register(api huma.API, s *server) {
+	registerIM(api, s)
 	errs := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound}
 	op := func(id, method, path, summary string, status int, tag string, extra ...int) huma.Operation {
 		return huma.Operation{

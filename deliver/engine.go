@@ -31,7 +31,10 @@ type Engine struct {
 	Schedule Schedule
 	// Limiter paces the sends to each webhook; nil sends without limits.
 	Limiter *Limiter
-	Metrics *metrics.Metrics
+	// Messengers send direct messages; nil sends every delivery to its
+	// channel.
+	Messengers *Messengers
+	Metrics    *metrics.Metrics
 	Logger  *slog.Logger
 	// Now and Random are the clock and the jitter source; nil means
 	// time.Now and math/rand/v2.
@@ -99,10 +102,32 @@ func (e *Engine) HandleJob(ctx context.Context, job queue.Job) error {
 	if !ok {
 		return e.finish(ctx, d, string(w.Webhook.Type), fmt.Sprintf("Herald cannot send to %s webhooks", w.Webhook.Type))
 	}
+	var err2 error
+	if d.Route == herald.RouteDirectMessage {
+		err2 = e.direct(ctx, w, p)
+	} else {
+		err2 = e.channel(ctx, w, p, false)
+	}
+	if errors.Is(err2, errStale) {
+		return nil // retried by hand meanwhile: the new job does the work
+	}
+	return err2
+}
+
+// channel posts the delivery to its webhook, within the webhook's rate
+// limit. reset starts the retry schedule over (the delivery has just fallen
+// back from direct messages).
+func (e *Engine) channel(ctx context.Context, w *store.Work, p platform.Platform, reset bool) error {
 	if e.Limiter != nil {
 		now := e.now()
-		if wait := e.Limiter.Reserve(w.Webhook.Name, d.ID, p.Limits(), now).Sub(now); wait > 0 {
+		if wait := e.Limiter.Reserve(w.Webhook.Name, w.Delivery.ID, p.Limits(), now).Sub(now); wait > 0 {
 			if wait > inlineWait {
+				if reset {
+					// Keep the decision to fall back while the job waits.
+					if err := e.save(ctx, w, w.Delivery.State, nil, false, nil); err != nil {
+						return err
+					}
+				}
 				return queue.Snooze(wait - wakeAhead)
 			}
 			select {
@@ -112,13 +137,13 @@ func (e *Engine) HandleJob(ctx context.Context, job queue.Job) error {
 			}
 		}
 	}
-	return e.send(ctx, w, p)
+	return e.send(ctx, w, p, reset)
 }
 
 // finish fails a delivery without sending anything.
 func (e *Engine) finish(ctx context.Context, d *herald.Delivery, platformName, reason string) error {
 	err := e.Store.Record(ctx, &store.Record{
-		DeliveryID: d.ID, Generation: d.Generation, State: herald.StateFailed, Route: d.Route,
+		DeliveryID: d.ID, Generation: d.Generation, State: herald.StateFailed, Route: d.Route, RouteReason: d.RouteReason,
 		Recipients: d.Recipients, LastError: reason, Now: e.now(),
 	})
 	if err != nil && !errors.Is(err, store.ErrStale) {
@@ -130,17 +155,8 @@ func (e *Engine) finish(ctx context.Context, d *herald.Delivery, platformName, r
 	return nil
 }
 
-// route decides where the message goes. Direct messages need an IM
-// integration, which this version does not have: a webhook that asks for
-// them sends to its channel and says so (SPEC §5 rule 3).
-func route(w *store.Work) herald.Route {
-	if w.Webhook.DirectMessage && len(w.Event.Recipients) > 0 {
-		return herald.RouteDirectMessageFallbackChannel
-	}
-	return herald.RouteChannel
-}
-
-func (e *Engine) send(ctx context.Context, w *store.Work, p platform.Platform) error {
+// send posts the delivery to its webhook once and records the attempt.
+func (e *Engine) send(ctx context.Context, w *store.Work, p platform.Platform, reset bool) error {
 	d, hook := w.Delivery, w.Webhook
 	req := &platform.Request{
 		Webhook:      hook,
@@ -170,7 +186,9 @@ func (e *Engine) send(ctx context.Context, w *store.Work, p platform.Platform) e
 			RequestBody: res.RequestBody, ResponseBody: res.ResponseBody,
 		},
 		CountsTowardSchedule: res.Outcome != herald.OutcomeRateLimited && !interrupted,
-		Route:                route(w),
+		Route:                d.Route,
+		RouteReason:          d.RouteReason,
+		ResetSchedule:        reset,
 		Recipients:           d.Recipients,
 		DisableWebhook:       res.DisableReason,
 		Now:                  e.now(),

@@ -56,6 +56,10 @@ func (s *fakeStore) LoadWork(_ context.Context, deliveryID string) (*store.Work,
 	return &w, nil
 }
 
+func (s *fakeStore) GetIMSettings(context.Context, herald.IMPlatform) (*herald.IMSettings, error) {
+	return nil, herald.NotFoundf("not configured")
+}
+
 func (s *fakeStore) Record(ctx context.Context, r *store.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -409,31 +413,31 @@ func TestHandleJobAttemptDuration(t *testing.T) {
 	}
 }
 
+// The route is the delivery's: a channel delivery goes to the channel; a
+// direct-message delivery whose integration is not configured falls back
+// to the channel, saying why.
 func TestHandleJobRoute(t *testing.T) {
-	tests := []struct {
-		name       string
-		dm         bool
-		recipients []herald.User
-		want       herald.Route
-	}{
-		{"channel", false, nil, herald.RouteChannel},
-		{"recipients without direct messages", false, []herald.User{{Email: "a@example.com"}}, herald.RouteChannel},
-		{"direct messages without recipients", true, nil, herald.RouteChannel},
-		{"direct messages fall back to the channel", true, []herald.User{{Email: "a@example.com"}}, herald.RouteDirectMessageFallbackChannel},
+	w := newWork()
+	h := newHarness(w, platform.Result{Outcome: herald.OutcomeSuccess})
+	if err := h.engine.HandleJob(t.Context(), job()); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := newWork()
-			w.Webhook.DirectMessage = tt.dm
-			w.Event.Recipients = tt.recipients
-			h := newHarness(w, platform.Result{Outcome: herald.OutcomeSuccess})
-			if err := h.engine.HandleJob(t.Context(), job()); err != nil {
-				t.Fatal(err)
-			}
-			if got := h.onlyRecord(t).Route; got != tt.want {
-				t.Errorf("Route = %s, want %s", got, tt.want)
-			}
-		})
+	if r := h.onlyRecord(t); r.Route != herald.RouteChannel || r.RouteReason != "" {
+		t.Errorf("channel delivery recorded %s %q", r.Route, r.RouteReason)
+	}
+
+	w = newWork()
+	w.Webhook.Type, w.Webhook.DirectMessage = herald.Custom, true
+	w.Delivery.Route = herald.RouteDirectMessage
+	w.Event.Recipients = []herald.User{{Email: "a@example.com"}}
+	h = newHarness(w, platform.Result{Outcome: herald.OutcomeSuccess})
+	h.platform.typ = herald.Custom
+	if err := h.engine.HandleJob(t.Context(), job()); err != nil {
+		t.Fatal(err)
+	}
+	r := h.onlyRecord(t)
+	if r.Route != herald.RouteDirectMessageFallbackChannel || r.RouteReason == "" || r.State != herald.StateSucceeded || !r.ResetSchedule {
+		t.Errorf("direct-message delivery without an integration: %+v", r)
 	}
 }
 

@@ -79,6 +79,9 @@ type Result struct {
 	// DisableReason, when set, asks the engine to disable the webhook
 	// (a CUSTOM endpoint answering 410 Gone).
 	DisableReason string
+	// CredentialsRejected says an IM app's credentials were refused
+	// (direct messages only): the delivery falls back to the channel.
+	CredentialsRejected bool
 	// RequestBody and ResponseBody are what went over the wire, for the
 	// delivery log; they hold no secrets.
 	RequestBody  string

@@ -5,12 +5,14 @@ package server
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/deliver"
 	"github.com/heraldhq/herald/netguard"
+	"github.com/heraldhq/herald/platform"
 )
 
 // Config is everything `herald serve` can be told (SPEC §9).
@@ -42,6 +44,8 @@ type Config struct {
 	JobTimeout time.Duration
 	// LogFormat is "text" or "json" (HERALD_LOG_FORMAT).
 	LogFormat string
+	// IM are the IM APIs' base URLs (HERALD_SLACK_API_URL, …).
+	IM platform.IMEndpoints
 }
 
 // Defaults of SPEC §9.
@@ -88,6 +92,23 @@ func Load(getenv func(string) string) (Config, error) {
 		if cfg.Workers, err = strconv.Atoi(v); err != nil || cfg.Workers < 1 || cfg.Workers > 10000 {
 			return cfg, fmt.Errorf("HERALD_WORKERS: %q is not a number from 1 to 10000", v)
 		}
+	}
+	cfg.IM = platform.DefaultIMEndpoints
+	for name, dst := range map[string]*string{
+		"HERALD_SLACK_API_URL": &cfg.IM.SlackAPI, "HERALD_TEAMS_LOGIN_URL": &cfg.IM.TeamsLogin,
+		"HERALD_TEAMS_GRAPH_URL": &cfg.IM.TeamsGraph, "HERALD_TEAMS_BOT_URL": &cfg.IM.TeamsBot,
+		"HERALD_DINGTALK_API_URL": &cfg.IM.DingTalkAPI, "HERALD_DINGTALK_OAPI_URL": &cfg.IM.DingTalkOAPI,
+		"HERALD_FEISHU_API_URL": &cfg.IM.FeishuAPI, "HERALD_LARK_API_URL": &cfg.IM.LarkAPI, "HERALD_WECOM_API_URL": &cfg.IM.WeComAPI,
+	} {
+		v, ok := lookup(getenv, name)
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("%s: %q is not an http or https base URL", name, v)
+		}
+		*dst = strings.TrimRight(v, "/")
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return cfg, fmt.Errorf("HERALD_LOG_FORMAT: %q is not text or json", cfg.LogFormat)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/deliver"
+	"github.com/heraldhq/herald/platform"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -68,6 +69,8 @@ func TestLoadEnvironment(t *testing.T) {
 		"HERALD_WORKERS":               "8",
 		"HERALD_JOB_TIMEOUT":           "2m",
 		"HERALD_LOG_FORMAT":            "json",
+		"HERALD_SLACK_API_URL":         "http://127.0.0.1:9001/api/",
+		"HERALD_WECOM_API_URL":         "https://wecom.internal",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +88,8 @@ func TestLoadEnvironment(t *testing.T) {
 	}
 	want.Network.AllowPrivate = true
 	want.Network.AllowedHosts = []string{"receiver.example.com", "hooks.internal:8443"}
+	want.IM = platform.DefaultIMEndpoints
+	want.IM.SlackAPI, want.IM.WeComAPI = "http://127.0.0.1:9001/api", "https://wecom.internal"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -152,6 +157,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"HERALD_WORKERS", "10001"},
 		{"HERALD_LOG_FORMAT", "xml"},
 		{"HERALD_LOG_FORMAT", "JSON"},
+		{"HERALD_SLACK_API_URL", "slack.com/api"},
+		{"HERALD_TEAMS_GRAPH_URL", "ftp://graph.example.com"},
+		{"HERALD_FEISHU_API_URL", "https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

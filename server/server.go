@@ -72,6 +72,13 @@ func Platforms() platform.Registry {
 	)
 }
 
+// Messengers returns the IM clients that send direct messages.
+func Messengers() platform.IMRegistry {
+	return platform.IMRegistry{
+		herald.IMSlack: slack.NewMessenger,
+	}
+}
+
 // Open opens the store (migrating it), checks the secret key, settles the
 // admin token, and builds the engine and the API. Workers start with Start.
 func Open(ctx context.Context, cfg Config, opts Options) (*Server, error) {
@@ -124,10 +131,15 @@ func build(ctx context.Context, cfg Config, b backend, box *secret.Box, stdout i
 	client := cfg.Network.NewClient(cfg.HTTPTimeout)
 	platforms := Platforms()
 	limiter := deliver.NewLimiter()
+	messengers := &deliver.Messengers{Registry: Messengers(), Client: client, Endpoints: cfg.IM}
 	engine := &deliver.Engine{
-		Store: b, Platforms: platforms, Client: client, Schedule: cfg.RetrySchedule, Limiter: limiter, Metrics: m, Logger: logger,
+		Store: b, Platforms: platforms, Client: client, Schedule: cfg.RetrySchedule, Limiter: limiter,
+		Messengers: messengers, Metrics: m, Logger: logger,
 	}
-	svc := &service.Service{Store: b, Platforms: platforms, Policy: &cfg.Network, Client: client, Limiter: limiter, Metrics: m}
+	svc := &service.Service{
+		Store: b, Platforms: platforms, Policy: &cfg.Network, Client: client, Limiter: limiter,
+		Messengers: messengers, Metrics: m,
+	}
 	handler := api.New(api.Options{Service: svc, Metrics: m, TokenHash: tokenHash, Logger: logger, Version: Version})
 	return &Server{cfg: cfg, backend: b, engine: engine, handler: handler, logger: logger, Metrics: m}, nil
 }

@@ -34,11 +34,15 @@ func (s *Service) Publish(ctx context.Context, projectID string, e *herald.Event
 			if !w.Enabled || !w.Subscribes(e.Type) {
 				continue
 			}
-			deliveries = append(deliveries, &herald.Delivery{
+			d := &herald.Delivery{
 				ID: newID(), ProjectID: projectID, EventID: e.EventID, WebhookID: w.ID,
 				State: herald.StatePending, Route: herald.RouteChannel,
 				NextAttemptTime: &now, CreateTime: now, UpdateTime: now,
-			})
+			}
+			if w.DirectMessage && w.Type.SupportsDirectMessage() && len(e.Recipients) > 0 {
+				d.Route, d.Recipients = herald.RouteDirectMessage, herald.RecipientsOf(e.Recipients)
+			}
+			deliveries = append(deliveries, d)
 		}
 		return deliveries
 	}

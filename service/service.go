@@ -27,6 +27,9 @@ type Service struct {
 	Client *http.Client
 	// Limiter paces test messages with the deliveries; nil means none.
 	Limiter *deliver.Limiter
+	// Messengers validate IM credentials (and send direct messages for
+	// the engine); nil means none.
+	Messengers *deliver.Messengers
 	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -133,7 +133,11 @@ type Record struct {
 	CountsTowardSchedule bool
 	State                herald.DeliveryState
 	Route                herald.Route
+	RouteReason          string
 	Recipients           []herald.Recipient
+	// ResetSchedule starts the retry schedule over (the delivery fell back
+	// from direct messages to its channel).
+	ResetSchedule bool
 	NextAttemptTime      *time.Time
 	LastError            string
 	Now                  time.Time

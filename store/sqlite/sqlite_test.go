@@ -65,7 +65,7 @@ func TestMigrateTwice(t *testing.T) {
 		}
 	}
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM herald_schema_migration`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("migrations recorded %d (%v), want 1", n, err)
+	if err := db.QueryRow(`SELECT COUNT(*) FROM herald_schema_migration`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("migrations recorded %d (%v), want 2", n, err)
 	}
 }

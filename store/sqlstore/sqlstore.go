@@ -341,7 +341,7 @@ func (s *Store[TTx]) DeleteWebhook(ctx context.Context, projectID, webhookID str
 
 // ---- events and deliveries
 
-const deliveryColumns = "id, project_id, event_id, webhook_id, state, route, recipients, attempt_count, schedule_attempts, generation, next_attempt_time, last_error, create_time, update_time, delivered_time"
+const deliveryColumns = "id, project_id, event_id, webhook_id, state, route, recipients, attempt_count, schedule_attempts, generation, next_attempt_time, last_error, create_time, update_time, delivered_time, route_reason"
 
 func scanDelivery(row Row) (*herald.Delivery, error) {
 	var d herald.Delivery
@@ -349,7 +349,7 @@ func scanDelivery(row Row) (*herald.Delivery, error) {
 	var next, delivered sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.EventID, &d.WebhookID, &d.State, &d.Route, &recipients, &d.AttemptCount,
-		&d.ScheduleAttempts, &d.Generation, &next, &d.LastError, &created, &updated, &delivered)
+		&d.ScheduleAttempts, &d.Generation, &next, &d.LastError, &created, &updated, &delivered, &d.RouteReason)
 	if err != nil {
 		return nil, err
 	}
@@ -378,6 +378,15 @@ func recipientsJSON(rs []herald.Recipient) (string, error) {
 	}
 	b, err := json.Marshal(rs)
 	return string(b), err
+}
+
+// freshRecipients returns the recipients as before anyone was reached.
+func freshRecipients(rs []herald.Recipient) []herald.Recipient {
+	out := make([]herald.Recipient, len(rs))
+	for i, r := range rs {
+		out[i] = herald.Recipient{Email: r.Email, Phone: r.Phone}
+	}
+	return out
 }
 
 // eventBody is what the event row keeps: the event as published, with the
@@ -524,8 +533,19 @@ func (s *Store[TTx]) RetryDelivery(ctx context.Context, projectID, deliveryID st
 			return herald.FailedPreconditionf("delivery %s is %s; only a SUCCEEDED or FAILED delivery can be retried", d.Name, d.State)
 		}
 		gen := d.Generation + 1
+		// A manual retry starts over: direct messages are tried again for
+		// every recipient (the user asked for the message again).
+		route := herald.RouteChannel
+		if d.Route != herald.RouteChannel {
+			route = herald.RouteDirectMessage
+		}
+		recipients, err := recipientsJSON(freshRecipients(d.Recipients))
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `UPDATE herald_delivery SET state = ?, generation = ?, schedule_attempts = 0, next_attempt_time = ?,
-			last_error = '', update_time = ? WHERE id = ?`, string(herald.StatePending), gen, micros(now), micros(now), deliveryID)
+			last_error = '', update_time = ?, route = ?, route_reason = '', recipients = ? WHERE id = ?`,
+			string(herald.StatePending), gen, micros(now), micros(now), string(route), recipients, deliveryID)
 		if err != nil {
 			return fmt.Errorf("retry delivery: %w", err)
 		}

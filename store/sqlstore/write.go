@@ -220,7 +220,7 @@ func insertDeliveries(ctx context.Context, tx Querier, ds []*herald.Delivery) er
 				micros(*d.NextAttemptTime), micros(d.CreateTime), micros(d.UpdateTime))
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO herald_delivery (id, project_id, event_id, webhook_id, state, route, recipients,
-			next_attempt_time, create_time, update_time, attempt_count, schedule_attempts, generation, last_error) SELECT v.*, 0, 0, 0, '' FROM (`+
+			next_attempt_time, create_time, update_time, attempt_count, schedule_attempts, generation, last_error, route_reason) SELECT v.*, 0, 0, 0, '', '' FROM (`+
 			selectRows(len(chunk), "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT")+`) v`, args...)
 		if err != nil {
 			return fmt.Errorf("publish: insert deliveries: %w", err)
@@ -274,7 +274,7 @@ func (s *Store[TTx]) LoadWork(ctx context.Context, deliveryID string) (*store.Wo
 	var sw sealedWebhook
 	dests := []any{
 		&d.ID, &d.ProjectID, &d.EventID, &d.WebhookID, &d.State, &d.Route, &recipients, &d.AttemptCount,
-		&d.ScheduleAttempts, &d.Generation, &next, &d.LastError, &created, &updated, &delivered,
+		&d.ScheduleAttempts, &d.Generation, &next, &d.LastError, &created, &updated, &delivered, &d.RouteReason,
 		&p.Title, &pCreated, &pUpdated, &eventBody, &eCreated, &hookID,
 	}
 	// The event is read by correlated subqueries keyed on both columns of
@@ -374,7 +374,7 @@ func (s *Store[TTx]) runRecords(ctx context.Context, ops []*batchOp[*store.Recor
 // record's generation), its attempt, and the webhook's disabling. Records
 // whose delivery moved on get ErrStale.
 func (s *Store[TTx]) record(ctx context.Context, tx Querier, ops []*batchOp[*store.Record]) error {
-	args := make([]any, 0, 11*len(ops))
+	args := make([]any, 0, 13*len(ops))
 	for _, op := range ops {
 		r := op.item
 		recipients, err := recipientsJSON(r.Recipients)
@@ -395,14 +395,19 @@ func (s *Store[TTx]) record(ctx context.Context, tx Querier, ops []*batchOp[*sto
 		if r.NextAttemptTime != nil {
 			next = micros(*r.NextAttemptTime)
 		}
+		reset := 0
+		if r.ResetSchedule {
+			reset = 1
+		}
 		args = append(args, r.DeliveryID, r.Generation, string(r.State), string(r.Route), recipients, added, scheduled,
-			next, r.LastError, micros(r.Now), delivered)
+			next, r.LastError, micros(r.Now), delivered, r.RouteReason, reset)
 	}
 	rows, err := tx.Query(ctx, `UPDATE herald_delivery SET state = v.c2, route = v.c3, recipients = v.c4,
-		attempt_count = herald_delivery.attempt_count + v.c5, schedule_attempts = herald_delivery.schedule_attempts + v.c6,
+		attempt_count = herald_delivery.attempt_count + v.c5,
+		schedule_attempts = CASE WHEN v.c12 = 1 THEN 0 ELSE herald_delivery.schedule_attempts END + v.c6,
 		next_attempt_time = v.c7, last_error = v.c8, update_time = v.c9,
-		delivered_time = COALESCE(herald_delivery.delivered_time, v.c10)
-		FROM (`+selectRows(len(ops), "TEXT", "BIGINT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "BIGINT")+`) v
+		delivered_time = COALESCE(herald_delivery.delivered_time, v.c10), route_reason = v.c11
+		FROM (`+selectRows(len(ops), "TEXT", "BIGINT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "TEXT", "BIGINT")+`) v
 		WHERE herald_delivery.id = v.c0 AND herald_delivery.generation = v.c1
 		RETURNING herald_delivery.id, herald_delivery.attempt_count, herald_delivery.project_id, herald_delivery.webhook_id`, args...)
 	if err != nil {

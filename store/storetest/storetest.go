@@ -373,6 +373,15 @@ func testRecord(t *testing.T, s store.Store) {
 	newProject(t, s, "q")
 	_, err = s.GetDelivery(ctx(t), "q", d.ID)
 	mustCode(t, err, herald.CodeNotFound)
+	// The route's reason is kept, and a record can start the schedule over.
+	must(t, s.Record(ctx(t), &store.Record{DeliveryID: d.ID, State: herald.StateRetrying, Route: herald.RouteDirectMessageFallbackChannel,
+		RouteReason: "no recipient matched", ResetSchedule: true, Now: t0,
+		Attempt: &herald.Attempt{Outcome: herald.OutcomeRetryable, StartTime: t0}, CountsTowardSchedule: true}))
+	got, err = s.GetDelivery(ctx(t), "p", d.ID)
+	must(t, err)
+	if got.RouteReason != "no recipient matched" || got.ScheduleAttempts != 1 || got.AttemptCount != 3 {
+		t.Fatalf("after a reset: %+v", got)
+	}
 	// A deleted webhook leaves the work without one.
 	must(t, s.DeleteWebhook(ctx(t), "p", w.ID))
 	work, err = s.LoadWork(ctx(t), d.ID)
@@ -395,10 +404,27 @@ func testRetry(t *testing.T, s store.Store) {
 		Attempt: &herald.Attempt{Outcome: herald.OutcomePermanent, StartTime: t0}, CountsTowardSchedule: true, Now: t0}))
 	_, err = s.RetryDelivery(ctx(t), "q", d.ID, t0)
 	mustCode(t, err, herald.CodeNotFound)
+	// A direct-message delivery that fell back is retried as direct
+	// messages again, to every recipient.
+	e2, _ := publish(t, s, "p", "e2", w)
+	d2 := e2.Deliveries[0]
+	must(t, s.Record(ctx(t), &store.Record{DeliveryID: d2.ID, State: herald.StateSucceeded, Route: herald.RouteDirectMessageFallbackChannel,
+		RouteReason: "no recipient matched", Recipients: []herald.Recipient{{Email: "a@example.com", State: herald.RecipientUnmatched, Error: "x", UserID: "U1"}}, Now: t0}))
+	again, err := s.RetryDelivery(ctx(t), "p", d2.ID, t0)
+	must(t, err)
+	if again.Route != herald.RouteDirectMessage || again.RouteReason != "" || len(again.Recipients) != 1 ||
+		again.Recipients[0] != (herald.Recipient{Email: "a@example.com"}) {
+		t.Fatalf("retried direct-message delivery %+v", again)
+	}
+	_, err = s.RetryDelivery(ctx(t), "q", d.ID, t0)
+	mustCode(t, err, herald.CodeNotFound)
 	got, err := s.RetryDelivery(ctx(t), "p", d.ID, t0.Add(time.Minute))
 	must(t, err)
 	if got.State != herald.StatePending || got.Generation != 1 || got.ScheduleAttempts != 0 || got.AttemptCount != 1 || got.LastError != "" {
 		t.Fatalf("retried %+v", got)
+	}
+	if got.Route != herald.RouteChannel {
+		t.Fatalf("a channel delivery retried as %s", got.Route)
 	}
 	// The old generation's worker is stale; the new one records.
 	if err := s.Record(ctx(t), &store.Record{DeliveryID: d.ID, Generation: 0, State: herald.StateFailed, Now: t0}); !errors.Is(err, store.ErrStale) {
