@@ -257,6 +257,35 @@ func (c *Client) RetryDelivery(ctx context.Context, projectID, deliveryID string
 	return &d, err
 }
 
+// IMSettings returns every IM integration (GET /v1/settings/im).
+func (c *Client) IMSettings(ctx context.Context) (*service.IMView, error) {
+	var v service.IMView
+	_, err := c.do(ctx, http.MethodGet, "/v1/settings/im", nil, nil, &v)
+	return &v, err
+}
+
+// PatchIMSettings sets the fields of patch (a service.SlackIMPatch,
+// TeamsIMPatch, DingTalkIMPatch, AppIMPatch or WeComIMPatch) for platform;
+// out receives the platform's view.
+func (c *Client) PatchIMSettings(ctx context.Context, p herald.IMPlatform, patch service.IMPatch, out any) error {
+	_, err := c.do(ctx, http.MethodPatch, "/v1/settings/im/"+esc(string(p)), nil, patch, out)
+	return err
+}
+
+// DeleteIMSettings removes an IM integration.
+func (c *Client) DeleteIMSettings(ctx context.Context, p herald.IMPlatform) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/settings/im/"+esc(string(p)), nil, nil, nil)
+	return err
+}
+
+// ValidateIMSettings checks an integration's stored credentials against
+// the platform now.
+func (c *Client) ValidateIMSettings(ctx context.Context, p herald.IMPlatform) (*service.ValidateResult, error) {
+	var r service.ValidateResult
+	_, err := c.do(ctx, http.MethodPost, "/v1/settings/im/"+esc(string(p))+":validate", nil, nil, &r)
+	return &r, err
+}
+
 // Health reports whether the server answers /healthz.
 func (c *Client) Health(ctx context.Context) error {
 	_, err := c.do(ctx, http.MethodGet, "/healthz", nil, nil, nil)
