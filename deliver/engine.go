@@ -35,7 +35,7 @@ type Engine struct {
 	// channel.
 	Messengers *Messengers
 	Metrics    *metrics.Metrics
-	Logger  *slog.Logger
+	Logger     *slog.Logger
 	// Now and Random are the clock and the jitter source; nil means
 	// time.Now and math/rand/v2.
 	Now    func() time.Time

@@ -30,7 +30,7 @@ type Service struct {
 	// Messengers validate IM credentials (and send direct messages for
 	// the engine); nil means none.
 	Messengers *deliver.Messengers
-	Metrics *metrics.Metrics
+	Metrics    *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -137,10 +137,10 @@ type Record struct {
 	Recipients           []herald.Recipient
 	// ResetSchedule starts the retry schedule over (the delivery fell back
 	// from direct messages to its channel).
-	ResetSchedule bool
-	NextAttemptTime      *time.Time
-	LastError            string
-	Now                  time.Time
+	ResetSchedule   bool
+	NextAttemptTime *time.Time
+	LastError       string
+	Now             time.Time
 	// DisableWebhook, when set, disables the delivery's webhook with this
 	// reason in the same transaction.
 	DisableWebhook string
