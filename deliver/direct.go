@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,7 +218,7 @@ func (e *Engine) save(ctx context.Context, w *store.Work, state herald.DeliveryS
 	d := w.Delivery
 	rec := &store.Record{
 		DeliveryID: d.ID, Generation: d.Generation, Attempt: a, CountsTowardSchedule: counts,
-		State: state, Route: d.Route, RouteReason: d.RouteReason, Recipients: d.Recipients,
+		State: state, Route: d.Route, RouteReason: d.RouteReason, Recipients: slices.Clone(d.Recipients),
 		NextAttemptTime: next, LastError: d.LastError, Now: e.now(),
 		ResetSchedule: d.Route == herald.RouteDirectMessageFallbackChannel && d.ScheduleAttempts == 0,
 	}

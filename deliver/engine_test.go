@@ -34,6 +34,7 @@ type fakeStore struct {
 	records   []*store.Record
 	// recordCtxErr is ctx.Err() of each Record call.
 	recordCtxErr []error
+	im           map[herald.IMPlatform]*herald.IMSettings
 }
 
 func (s *fakeStore) LoadWork(_ context.Context, deliveryID string) (*store.Work, error) {
@@ -56,7 +57,12 @@ func (s *fakeStore) LoadWork(_ context.Context, deliveryID string) (*store.Work,
 	return &w, nil
 }
 
-func (s *fakeStore) GetIMSettings(context.Context, herald.IMPlatform) (*herald.IMSettings, error) {
+func (s *fakeStore) GetIMSettings(_ context.Context, p herald.IMPlatform) (*herald.IMSettings, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.im[p]; ok {
+		return st, nil
+	}
 	return nil, herald.NotFoundf("not configured")
 }
 
@@ -64,6 +70,25 @@ func (s *fakeStore) Record(ctx context.Context, r *store.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = append(s.records, r)
+	if r.Attempt != nil {
+		a := *r.Attempt
+		r.Attempt = &a // as the database keeps it, apart from the engine's
+	}
+	// The delivery moves on, as the database's would.
+	if s.work != nil && s.work.Delivery.ID == r.DeliveryID && s.recordErr == nil {
+		d := s.work.Delivery
+		d.State, d.Route, d.RouteReason = r.State, r.Route, r.RouteReason
+		d.Recipients = append([]herald.Recipient(nil), r.Recipients...)
+		if r.ResetSchedule {
+			d.ScheduleAttempts = 0
+		}
+		if r.Attempt != nil {
+			d.AttemptCount++
+			if r.CountsTowardSchedule {
+				d.ScheduleAttempts++
+			}
+		}
+	}
 	s.recordCtxErr = append(s.recordCtxErr, ctx.Err())
 	return s.recordErr
 }
