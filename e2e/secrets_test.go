@@ -41,16 +41,29 @@ func TestSecretsAtRest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// IM secrets too.
+		const imToken = "xoxb-QWERTY-distinctive-im-token-5521"
+		const imSecret = "distinctive-feishu-app-secret-8812"
+		tok, sec, app := imToken, imSecret, "cli_herald"
+		if err := e.c.PatchIMSettings(t.Context(), herald.IMSlack, service.SlackIMPatch{Token: &tok}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.PatchIMSettings(t.Context(), herald.IMFeishu, service.AppIMPatch{AppID: &app, AppSecret: &sec}, nil); err != nil {
+			t.Fatal(err)
+		}
 		ev := e.publish("p", eventOf(herald.IssueCreated))
 		for _, d := range ev.Deliveries {
 			e.waitDelivery("p", d.Name, 10*time.Second, final)
 		}
-		secrets := []string{urlToken, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", strings.TrimPrefix(hook, e.slack.URL)}
+		secrets := []string{urlToken, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", strings.TrimPrefix(hook, e.slack.URL), imToken, imSecret}
+		if body := e.get("/v1/settings/im"); !strings.Contains(body, "cli_herald") {
+			t.Fatalf("the app id is not shown: %s", body)
+		}
 
 		// The API never shows them.
 		for _, path := range []string{
 			"/v1/projects/p/webhooks", "/v1/projects/p/webhooks/" + w.ID, "/v1/projects/p/webhooks/" + cw.ID,
-			"/v1/projects/p/events/" + ev.EventID, "/v1/projects/p/deliveries",
+			"/v1/projects/p/events/" + ev.EventID, "/v1/projects/p/deliveries", "/v1/settings/im",
 			"/v1/projects/p/deliveries/" + lastSegment(ev.Deliveries[0].Name), "/v1/projects/p/deliveries/" + lastSegment(ev.Deliveries[1].Name),
 		} {
 			body := e.get(path)
