@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,6 +34,7 @@ import (
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/postgres"
 	"github.com/heraldhq/herald/store/sqlite"
+	"github.com/heraldhq/herald/web"
 )
 
 // Version is Herald's version, set at build time with
@@ -111,7 +113,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := build(ctx, cfg, b, box, opts.Stdout, logger)
+	s, err := build(ctx, cfg, b, box, consoleKey(key), opts.Stdout, logger)
 	if err != nil {
 		_ = b.Close()
 		return nil, err
@@ -119,7 +121,15 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func build(ctx context.Context, cfg Config, b backend, box *secret.Box, stdout io.Writer, logger *slog.Logger) (*Server, error) {
+// consoleKey derives the key that signs console sessions from the secret
+// key, so that every replica accepts every session.
+func consoleKey(key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("herald console sessions"))
+	return m.Sum(nil)
+}
+
+func build(ctx context.Context, cfg Config, b backend, box *secret.Box, sessionKey []byte, stdout io.Writer, logger *slog.Logger) (*Server, error) {
 	if err := checkKey(ctx, b, box); err != nil {
 		return nil, err
 	}
@@ -140,8 +150,17 @@ func build(ctx context.Context, cfg Config, b backend, box *secret.Box, stdout i
 		Store: b, Platforms: platforms, Policy: &cfg.Network, Client: client, Limiter: limiter,
 		Messengers: messengers, Metrics: m,
 	}
-	handler := api.New(api.Options{Service: svc, Metrics: m, TokenHash: tokenHash, Logger: logger, Version: Version})
-	return &Server{cfg: cfg, backend: b, engine: engine, handler: handler, logger: logger, Metrics: m}, nil
+	apiHandler := api.New(api.Options{Service: svc, Metrics: m, TokenHash: tokenHash, Logger: logger, Version: Version})
+	console, err := web.New(web.Options{Service: svc, Key: sessionKey, TokenHash: tokenHash, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/healthz", apiHandler)
+	mux.Handle("/metrics", apiHandler)
+	mux.Handle("/", console.Handler())
+	return &Server{cfg: cfg, backend: b, engine: engine, handler: mux, logger: logger, Metrics: m}, nil
 }
 
 // Handler is the HTTP handler of the API.

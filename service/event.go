@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/message"
@@ -100,4 +101,16 @@ func (s *Service) RetryDelivery(ctx context.Context, projectID, deliveryID strin
 
 func messageFor(p *herald.Project, e *herald.Event, w *herald.Webhook) *message.Message {
 	return message.New(p, e).WithKeyword(w.Keyword)
+}
+
+// maxStats bounds the deliveries the health page reads.
+const maxStats = 200000
+
+// DeliveryStats returns the outcome and timing of a project's deliveries
+// created since since (the newest 200,000 at most).
+func (s *Service) DeliveryStats(ctx context.Context, projectID string, since time.Time) ([]store.DeliveryStat, error) {
+	if _, err := s.Store.GetProject(ctx, projectID); err != nil {
+		return nil, err
+	}
+	return s.Store.DeliveryStats(ctx, projectID, since, maxStats)
 }

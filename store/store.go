@@ -74,6 +74,10 @@ type Store interface {
 	// and only if the delivery is still at generation r.Generation;
 	// otherwise it changes nothing and returns ErrStale.
 	Record(ctx context.Context, r *Record) error
+	// DeliveryStats returns one row per delivery of the project created at
+	// or after since (at most limit rows, newest first): what the
+	// console's health page summarises.
+	DeliveryStats(ctx context.Context, projectID string, since time.Time, limit int) ([]DeliveryStat, error)
 	// LiveDeliveries counts deliveries that are PENDING or RETRYING.
 	LiveDeliveries(ctx context.Context) (int64, error)
 
@@ -111,6 +115,14 @@ type Page struct {
 type DeliveryFilter struct {
 	WebhookID string
 	State     herald.DeliveryState
+}
+
+// DeliveryStat is the outcome and timing of one delivery.
+type DeliveryStat struct {
+	WebhookID     string
+	State         herald.DeliveryState
+	CreateTime    time.Time
+	DeliveredTime *time.Time
 }
 
 // Work is a delivery with everything needed to send it.

@@ -557,6 +557,23 @@ func (s *Store[TTx]) RetryDelivery(ctx context.Context, projectID, deliveryID st
 	return s.GetDelivery(ctx, projectID, deliveryID)
 }
 
+// DeliveryStats returns the project's deliveries created since since.
+func (s *Store[TTx]) DeliveryStats(ctx context.Context, projectID string, since time.Time, limit int) ([]store.DeliveryStat, error) {
+	rows, err := s.db.Query(ctx, `SELECT webhook_id, state, create_time, delivered_time FROM herald_delivery
+		WHERE project_id = ? AND create_time >= ? ORDER BY id DESC LIMIT ?`, projectID, micros(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("delivery stats: %w", err)
+	}
+	return collect(rows, func(r Row) (store.DeliveryStat, error) {
+		var st store.DeliveryStat
+		var created int64
+		var delivered sql.NullInt64
+		err := r.Scan(&st.WebhookID, &st.State, &created, &delivered)
+		st.CreateTime, st.DeliveredTime = fromMicros(created), nullTime(delivered)
+		return st, err
+	})
+}
+
 // LiveDeliveries counts PENDING and RETRYING deliveries.
 func (s *Store[TTx]) LiveDeliveries(ctx context.Context) (int64, error) {
 	var n int64

@@ -311,6 +311,15 @@ func testDeliveryListing(t *testing.T, s store.Store) {
 	}
 	_, _, err = s.ListDeliveries(ctx(t), "nope", store.DeliveryFilter{}, store.Page{Size: 50})
 	mustCode(t, err, herald.CodeNotFound)
+
+	stats, err := s.DeliveryStats(ctx(t), "p", t0.Add(-time.Hour), 4)
+	must(t, err)
+	if len(stats) != 4 || stats[0].State != herald.StatePending || !stats[0].CreateTime.Equal(t0) || stats[0].DeliveredTime != nil {
+		t.Fatalf("stats %+v", stats)
+	}
+	if stats, _ := s.DeliveryStats(ctx(t), "p", t0.Add(time.Hour), 100); len(stats) != 0 {
+		t.Fatalf("stats after the deliveries: %d", len(stats))
+	}
 }
 
 func testRecord(t *testing.T, s store.Store) {
