@@ -5,7 +5,8 @@
 //
 // Feishu (open.feishu.cn) and Lark (open.larksuite.com) are one service on
 // two hosts, so one Platform type serves both: NewFeishu and NewLark differ
-// only in their webhook type, host and name.
+// only in their webhook type, host and name. Direct messages go through a
+// Feishu or Lark app instead (Messenger, im.go), with the same card.
 package feishu
 
 import (

@@ -125,10 +125,19 @@ var templates = map[herald.Level]string{
 // webhook body Render makes of it holds at most MaxBody bytes, whatever m
 // holds. It depends only on m.
 func Card(m *message.Message) InteractiveCard {
+	return fitCard(m, MaxBody, func(c *InteractiveCard) int {
+		return len(encode(envelope{MsgType: "interactive", Card: c}))
+	})
+}
+
+// fitCard returns the card of m, its text cut until size says that what
+// carries the card (a webhook body, an im/v1/messages body) holds at most
+// maxSize bytes, or until nothing is left to cut.
+func fitCard(m *message.Message, maxSize int, size func(*InteractiveCard) int) InteractiveCard {
 	b := budget{description: descriptionBudget, details: detailsBudget, field: fieldBudget, task: taskBudget}
 	for {
 		c, used := build(m, b)
-		over := len(encode(envelope{MsgType: "interactive", Card: &c})) - MaxBody
+		over := size(&c) - maxSize
 		if over <= 0 || !b.shrink(used, over) {
 			return c
 		}

@@ -10,6 +10,8 @@
 // It records everything it is sent. Failures and rate limits can be
 // injected. It is independent of package feishu: its signature check and
 // schema are written from the platform's rules, not from Herald's code.
+//
+// IMAPI (imapi.go) is a fake of the Open API calls direct messages make.
 package feishutest
 
 import (
