@@ -99,8 +99,8 @@ func Render(m *message.Message) ([]byte, error) {
 // in a message too long for the limit the issue details, then failed tasks,
 // then facts go first. User text can never form markup (see neutral).
 //
-// Self-built app messages (message/send) take the same markdown content,
-// so direct messages reuse it.
+// Self-built app messages (message/send, direct messages) take the same
+// markdown in half the room: AppMarkdown.
 func Markdown(m *message.Message) string { return render(m, MaxContentBytes) }
 
 // render lays m out within limit bytes. The heading and the footer take

@@ -1,7 +1,9 @@
 // Package wecom posts Herald messages to WeCom (企业微信) group robots
 // (platforms.md F1): markdown content of at most 4096 bytes, posted to
 // https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…, and answered with
-// HTTP 200 whether it worked or not: the body's errcode says which.
+// HTTP 200 whether it worked or not: the body's errcode says which. Its
+// Messenger (im.go) sends direct messages as a self-built app
+// (platforms.md F2).
 package wecom
 
 import (

@@ -5,8 +5,9 @@
 // errcode, enforces the message rules of platforms.md F1 (Check) and the
 // limit of 20 messages a minute per robot, in which refused requests count
 // too, and records everything it is sent. Failures and rate limits can be
-// injected. It is independent of package wecom, so that it checks Herald's
-// payloads against WeCom's rules rather than Herald's own.
+// injected. IMAPI (imapi.go) is a fake of the self-built app API direct
+// messages go through. Both are independent of package wecom, so that they
+// check Herald's requests against WeCom's rules rather than Herald's own.
 package wecomtest
 
 import (
