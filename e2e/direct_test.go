@@ -8,8 +8,12 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/client"
+	"github.com/heraldhq/herald/platform/dingtalk/dingtalktest"
+	"github.com/heraldhq/herald/platform/feishu/feishutest"
 	"github.com/heraldhq/herald/platform/platformtest"
 	"github.com/heraldhq/herald/platform/slack/slacktest"
+	"github.com/heraldhq/herald/platform/teams/teamstest"
+	"github.com/heraldhq/herald/platform/wecom/wecomtest"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/service"
 )
@@ -36,6 +40,11 @@ func imFakes(t *testing.T) []*imPlatform {
 		out = append(out, &imPlatform{fakePlatform: channels[imp.WebhookType()], imp: imp, im: im, refreshes: refreshes})
 	}
 	add(herald.IMSlack, slacktest.NewWebAPI(t), false)
+	add(herald.IMTeams, teamstest.NewIMAPI(t), true)
+	add(herald.IMDingTalk, dingtalktest.NewIMAPI(t), true)
+	add(herald.IMFeishu, feishutest.NewFeishuIMAPI(t), true)
+	add(herald.IMLark, feishutest.NewLarkIMAPI(t), true)
+	add(herald.IMWeCom, wecomtest.NewIMAPI(t), true)
 	return out
 }
 

@@ -77,7 +77,12 @@ func Platforms() platform.Registry {
 // Messengers returns the IM clients that send direct messages.
 func Messengers() platform.IMRegistry {
 	return platform.IMRegistry{
-		herald.IMSlack: slack.NewMessenger,
+		herald.IMSlack:    slack.NewMessenger,
+		herald.IMTeams:    teams.NewMessenger,
+		herald.IMDingTalk: dingtalk.NewMessenger,
+		herald.IMFeishu:   feishu.NewFeishuMessenger,
+		herald.IMLark:     feishu.NewLarkMessenger,
+		herald.IMWeCom:    wecom.NewMessenger,
 	}
 }
 
