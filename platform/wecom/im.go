@@ -2,6 +2,8 @@ package wecom
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +30,16 @@ import (
 const MaxAppMarkdownBytes = 2048
 
 // AppMarkdown returns m as the markdown content of an app message: the same
-// layout as Markdown (the webhook's), cut to MaxAppMarkdownBytes.
-func AppMarkdown(m *message.Message) string { return render(m, MaxAppMarkdownBytes) }
+// layout as Markdown (the webhook's) and a last line with a short reference
+// derived from key, cut to MaxAppMarkdownBytes in all. The reference makes
+// the content of two deliveries differ even when their messages are the
+// same, so that WeCom's duplicate check (see duplicateCheckInterval) drops
+// only a resend of one delivery to one member, never a second event.
+func AppMarkdown(m *message.Message, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	ref := `<font color="comment">ref ` + hex.EncodeToString(sum[:4]) + `</font>`
+	return render(m, MaxAppMarkdownBytes-len(ref)-1) + "\n" + ref
+}
 
 // duplicateCheckInterval is the window in which WeCom drops a message/send
 // request identical to one it already delivered (enable_duplicate_check):
@@ -37,8 +47,8 @@ func AppMarkdown(m *message.Message) string { return render(m, MaxAppMarkdownByt
 // after a crash (same content, same user) from being shown twice. With the
 // default HERALD_JOB_TIMEOUT, River takes a dead worker's job back within
 // about two minutes (JobTimeout + 10 s + its rescue interval), well inside
-// it. The cost: two different events whose messages to one member render
-// to the same bytes within the window are shown once.
+// it. The content carries a reference to the delivery and recipient
+// (AppMarkdown), so two events whose messages read the same are both shown.
 const duplicateCheckInterval = 1800 // seconds
 
 // Messenger sends WeCom direct messages as a self-built app (platforms.md
@@ -285,22 +295,22 @@ type appPayload struct {
 }
 
 // RenderApp returns the message/send JSON of m to one user: markdown
-// content (AppMarkdown), agentid as an integer, and WeCom's duplicate check
-// on.
-func RenderApp(m *message.Message, userID string, agentID int64) ([]byte, error) {
+// content (AppMarkdown with key), agentid as an integer, and WeCom's
+// duplicate check on.
+func RenderApp(m *message.Message, userID string, agentID int64, key string) ([]byte, error) {
 	return platform.JSON(appPayload{
-		ToUser: userID, MsgType: "markdown", AgentID: agentID, Markdown: markdown{Content: AppMarkdown(m)},
+		ToUser: userID, MsgType: "markdown", AgentID: agentID, Markdown: markdown{Content: AppMarkdown(m, key)},
 		EnableDuplicateCheck: 1, DuplicateCheckInterval: duplicateCheckInterval,
 	})
 }
 
 // Send sends msg to the user as the app (message/send), with the cached
 // token and, when WeCom says it expired or is invalid, once more with a new
-// one. WeCom has no idempotency key, so key is not sent: the duplicate
-// check (see duplicateCheckInterval) stands in for it.
-func (m *Messenger) Send(ctx context.Context, userID string, msg *message.Message, _ string) platform.Result {
+// one. WeCom has no idempotency key: the duplicate check, with a reference
+// to key in the content (see AppMarkdown), stands in for it.
+func (m *Messenger) Send(ctx context.Context, userID string, msg *message.Message, key string) platform.Result {
 	const call = "message/send"
-	body, err := RenderApp(msg, userID, m.agentID)
+	body, err := RenderApp(msg, userID, m.agentID, key)
 	if err != nil {
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the WeCom message: " + err.Error()}
 	}

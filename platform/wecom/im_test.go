@@ -333,7 +333,7 @@ func TestSendDirectMessage(t *testing.T) {
 		t.Fatalf("agentid %s, want the integer %d", raw["agentid"], p.api.Settings().AgentID)
 	}
 	dm := platformtest.Parse[sentDM](t, dms[0])
-	if dm.ToUser != id || dm.MsgType != "markdown" || dm.Markdown.Content != AppMarkdown(msg) || dm.EnableDuplicateCheck != 1 {
+	if dm.ToUser != id || dm.MsgType != "markdown" || dm.Markdown.Content != AppMarkdown(msg, "d1/"+id) || dm.EnableDuplicateCheck != 1 {
 		t.Fatalf("DM %+v", dm)
 	}
 	if !strings.Contains(dm.Markdown.Content, "Herald") || !strings.Contains(dm.Markdown.Content, msg.Title) {
@@ -543,6 +543,14 @@ func TestResendIsNotShownTwice(t *testing.T) {
 	if n := len(p.api.DMs(id)); n != 1 {
 		t.Fatalf("%d DMs after a resend, want 1", n)
 	}
+	// Another delivery of a message that reads the same (an approval
+	// requested again) is a new message: WeCom must not drop it.
+	if res := p.m.Send(t.Context(), id, approvalMessage(), "another key"); res.Outcome != herald.OutcomeSuccess {
+		t.Fatalf("result %+v", res)
+	}
+	if n := len(p.api.DMs(id)); n != 2 {
+		t.Fatalf("%d DMs after a second delivery of the same message, want 2", n)
+	}
 }
 
 // The token travels in the query and nowhere else, and Herald says who it
@@ -733,7 +741,7 @@ func TestAppMarkdownWithinTheLimit(t *testing.T) {
 		t.Fatalf("a long message: %+v", res)
 	}
 	platformtest.RandomMessages(t, 100, func(t *testing.T, name string, m *message.Message) {
-		c := AppMarkdown(m)
+		c := AppMarkdown(m, name)
 		if len(c) > MaxAppMarkdownBytes || !utf8.ValidString(c) || !strings.Contains(c, "Herald") {
 			t.Fatalf("%s: %d bytes, valid UTF-8 %v, %q", name, len(c), utf8.ValidString(c), c)
 		}
