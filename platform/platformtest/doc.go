@@ -12,7 +12,9 @@
 //   - the core of a fake platform server (Recorder, Serve, IsJSON, and
 //     Window for rate limits), which a <name>test package embeds and
 //     completes with the platform's own rules, and the Fake interface the
-//     end-to-end tests drive every fake through.
+//     end-to-end tests drive every fake through;
+//   - for the fake IM APIs, the IMFake interface and SendGate, which
+//     counts, fails and holds their message sends.
 //
 // It is for tests only: importing it registers the -update flag.
 package platformtest

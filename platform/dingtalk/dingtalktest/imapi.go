@@ -84,11 +84,18 @@ const (
 // throttles in flowControlledStaffIdList. It records what each user
 // received (the decoded msgParam) and the mobiles it was asked for.
 //
+// Its SendGate counts the batchSend requests received, answered or not
+// (Sends). A failed one (FailNextSends) answers HTTP 500 CodeSystemError
+// once its token is checked, before any AnswerNextSend answer; a held one
+// (HoldSendsAfter) is answered 503 CodeUnavailable on Release, and is not
+// recorded.
+//
 // It is independent of package dingtalk: it checks requests against
 // DingTalk's rules, not Herald's. All its methods are safe for concurrent
 // use; it closes when the test ends.
 type IMAPI struct {
 	*httptest.Server
+	platformtest.SendGate
 
 	mu                           sync.Mutex
 	appKey, appSecret, robotCode string
@@ -104,10 +111,6 @@ type IMAPI struct {
 	lookups                      []string
 	sendAnswers                  []answer
 	lookupAnswers                []answer
-	failSends                    int
-	sends                        int
-	holdAfter                    int // -1: not holding
-	held                         chan struct{}
 }
 
 // DM is one message a user received: the robot, the template and its
@@ -135,7 +138,7 @@ func NewIMAPI(t testing.TB) *IMAPI {
 		robotCode: "ding" + platformtest.RandomString(16, lowerDigits),
 		lifetime:  TokenLifetime, tokens: map[string]time.Time{},
 		users: map[string]string{}, ids: map[string]bool{}, invalid: map[string]bool{}, throttled: map[string]int{},
-		dms: map[string][]DM{}, holdAfter: -1, held: make(chan struct{}),
+		dms: map[string][]DM{},
 	}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(func() { a.Release(); a.Close() })
@@ -249,13 +252,6 @@ func (a *IMAPI) RejectCredentials() {
 	}
 }
 
-// FailNextSends makes the next n batchSends answer HTTP 500.
-func (a *IMAPI) FailNextSends(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failSends += n
-}
-
 // RateLimitNextSends makes the next n batchSends answer 403
 // Forbidden.AccessDenied.QpsLimitForApi.
 func (a *IMAPI) RateLimitNextSends(n int) {
@@ -296,33 +292,6 @@ func (a *IMAPI) FlowControlNext(userID string, n int) {
 	a.throttled[userID] += n
 }
 
-// HoldSendsAfter lets n more batchSends through, then holds every further
-// one unanswered (and unrecorded) until Release.
-func (a *IMAPI) HoldSendsAfter(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = n
-}
-
-// Release answers held batchSends with 503 and stops holding.
-func (a *IMAPI) Release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = -1
-	select {
-	case <-a.held:
-	default:
-		close(a.held)
-	}
-}
-
-// Sends counts the batchSend requests received, answered or not.
-func (a *IMAPI) Sends() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sends
-}
-
 func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 	var status int
 	var body map[string]any
@@ -330,8 +299,8 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case TokenPath:
 		status, body = a.issueToken(r)
 	case BatchSendPath:
-		if hold := a.countSend(); hold != nil {
-			<-hold
+		if hold := a.Enter(); hold != nil {
+			<-hold // released: answered 503, not recorded
 			write(w, http.StatusServiceUnavailable, apiError(CodeUnavailable, "服务暂不可用"))
 			return
 		}
@@ -342,22 +311,6 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 		status, body = http.StatusNotFound, apiError("InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 	}
 	write(w, status, body)
-}
-
-// countSend counts a send and returns a channel to wait on when it must be
-// held.
-func (a *IMAPI) countSend() chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sends++
-	if a.holdAfter < 0 {
-		return nil
-	}
-	if a.holdAfter > 0 {
-		a.holdAfter--
-		return nil
-	}
-	return a.held
 }
 
 // issueToken answers POST /v1.0/oauth2/accessToken {"appKey","appSecret"}.
@@ -413,8 +366,7 @@ func (a *IMAPI) batchSend(r *http.Request) (int, map[string]any) {
 	if !a.valid(tok) {
 		return http.StatusBadRequest, apiError(CodeBadToken, "不合法的access_token")
 	}
-	if a.failSends > 0 {
-		a.failSends--
+	if a.Fail() { // FailNextSends
 		return http.StatusInternalServerError, apiError(CodeSystemError, "系统繁忙，请稍后重试")
 	}
 	if len(a.sendAnswers) > 0 {

@@ -81,11 +81,18 @@ const (
 // limit, and uuid dedup within an hour (a repeat is answered success with
 // the first message's id, and not delivered again).
 //
+// Its SendGate counts the message sends received, answered or not (Sends).
+// A failed one (FailNextSends) answers HTTP 500 with code 1500 "internal
+// error" once its token, fields and scope are checked; a held one
+// (HoldSendsAfter) is answered the same on Release, is not delivered, and
+// its uuid is not kept.
+//
 // One IMAPI is one tenant with one app on one host: NewFeishuIMAPI and
 // NewLarkIMAPI each start their own server, so that the two platforms'
 // fakes can be used side by side. Its methods are safe for concurrent use.
 type IMAPI struct {
 	*httptest.Server
+	platformtest.SendGate
 	lark bool
 
 	mu           sync.Mutex
@@ -102,11 +109,7 @@ type IMAPI struct {
 	users        map[string]bool   // open_ids
 	dms          map[string][]json.RawMessage
 	sent         map[string]sentMessage // by uuid
-	failSends    int
 	failNext     map[string][]IMFailure // by path
-	sends        int
-	holdAfter    int // -1: not holding
-	held         chan struct{}
 }
 
 type sentMessage struct {
@@ -142,7 +145,6 @@ func newIMAPI(t testing.TB, lark bool) *IMAPI {
 		tokens:    map[string]time.Time{}, scopes: map[string]bool{ScopeUserID: true, ScopeSend: true},
 		byEmail: map[string]string{}, byMobile: map[string]string{}, users: map[string]bool{},
 		dms: map[string][]json.RawMessage{}, sent: map[string]sentMessage{}, failNext: map[string][]IMFailure{},
-		holdAfter: -1, held: make(chan struct{}),
 	}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(func() { a.Release(); a.Close() })
@@ -227,14 +229,6 @@ func (a *IMAPI) RejectCredentials() {
 	a.rejected = true
 }
 
-// FailNextSends makes the next n sends answer HTTP 500 with code 1500
-// "internal error".
-func (a *IMAPI) FailNextSends(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failSends += n
-}
-
 // FailNext queues f as the answer to the next authorized request to path
 // (BatchGetIDPath or MessagesPath), after its token is checked. A queued
 // send failure sends nothing.
@@ -289,38 +283,6 @@ func (a *IMAPI) IssuedTokens() []string {
 	return out
 }
 
-// HoldSendsAfter lets n more sends through, then holds the rest unanswered
-// until Release. A held send is not delivered, and its uuid is not kept.
-func (a *IMAPI) HoldSendsAfter(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	select {
-	case <-a.held: // released before: hold anew
-		a.held = make(chan struct{})
-	default:
-	}
-	a.holdAfter = n
-}
-
-// Release answers the held sends (HTTP 500, code 1500) and stops holding.
-func (a *IMAPI) Release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = -1
-	select {
-	case <-a.held:
-	default:
-		close(a.held)
-	}
-}
-
-// Sends counts the message sends received, answered or not.
-func (a *IMAPI) Sends() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sends
-}
-
 // reply is one answer: a status, a JSON body (or, for the gateway's 404,
 // plain text) and headers.
 type reply struct {
@@ -343,29 +305,13 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost && r.URL.Path == MessagesPath {
-		if hold := a.countSend(); hold != nil {
-			<-hold
+		if hold := a.Enter(); hold != nil {
+			<-hold // released: not delivered, its uuid not kept
 			write(w, transient)
 			return
 		}
 	}
 	write(w, a.answer(r, body))
-}
-
-// countSend counts a send and returns a channel to wait on when it must be
-// held.
-func (a *IMAPI) countSend() chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sends++
-	switch {
-	case a.holdAfter < 0:
-		return nil
-	case a.holdAfter > 0:
-		a.holdAfter--
-		return nil
-	}
-	return a.held
 }
 
 func (a *IMAPI) answer(r *http.Request, body []byte) reply {
@@ -488,8 +434,7 @@ func (a *IMAPI) send(r *http.Request, body []byte) reply {
 		return badField("uuid has more than 50 characters")
 	case !a.scopes[ScopeSend]:
 		return codeReply(http.StatusBadRequest, CodeNoPermission, "Lack of necessary permissions, ext=need "+ScopeSend)
-	case a.failSends > 0:
-		a.failSends--
+	case a.Fail(): // FailNextSends
 		return transient
 	case len(body) > MaxMessageBody:
 		return codeReply(http.StatusBadRequest, CodeTooLong, fmt.Sprintf("The length of the message content reaches its limit: %d bytes", len(body)))

@@ -20,21 +20,24 @@ import (
 // chat.postMessage. It answers as Slack does — HTTP 200 with ok:false and
 // an error code for logical errors, 429 with Retry-After when rate limited
 // — and requires the bot token in the Authorization header (Bearer).
+//
+// Its SendGate counts the chat.postMessage calls received (Sends). A
+// failed one (FailNextSends) answers 500 fatal_error once the token, any
+// FailNext answer and the chat:write scope are checked; a held one
+// (HoldSendsAfter) is answered 503 service_unavailable on Release, and is
+// not recorded.
 type WebAPI struct {
 	*httptest.Server
+	platformtest.SendGate
 
-	mu        sync.Mutex
-	token     string
-	scopes    []string
-	revoked   bool
-	users     map[string]string // email → user id
-	channels  map[string]string // DM channel → user id
-	dms       map[string][]json.RawMessage
-	failSends int
-	failNext  map[string][]apiFailure // method → queued failures
-	sends     int
-	holdAfter int // -1: not holding
-	held      chan struct{}
+	mu       sync.Mutex
+	token    string
+	scopes   []string
+	revoked  bool
+	users    map[string]string // email → user id
+	channels map[string]string // DM channel → user id
+	dms      map[string][]json.RawMessage
+	failNext map[string][]apiFailure // method → queued failures
 }
 
 type apiFailure struct {
@@ -50,7 +53,7 @@ func NewWebAPI(t testing.TB) *WebAPI {
 		token:  "xoxb-" + platformtest.RandomString(24, "0123456789abcdefghijklmnopqrstuvwxyz"),
 		scopes: []string{"users:read", "users:read.email", "im:write", "chat:write", "channels:read"},
 		users:  map[string]string{}, channels: map[string]string{}, dms: map[string][]json.RawMessage{},
-		failNext: map[string][]apiFailure{}, holdAfter: -1, held: make(chan struct{}),
+		failNext: map[string][]apiFailure{},
 	}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(func() { a.Release(); a.Close() })
@@ -105,46 +108,12 @@ func (a *WebAPI) RejectCredentials() {
 	a.revoked = true
 }
 
-// FailNextSends makes the next n chat.postMessage calls answer 500.
-func (a *WebAPI) FailNextSends(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failSends += n
-}
-
 // FailNext queues an answer for the next call of method: an HTTP status
 // with ok:false and code (429 gets Retry-After from header).
 func (a *WebAPI) FailNext(method string, status int, code string, header http.Header) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.failNext[method] = append(a.failNext[method], apiFailure{status, code, header})
-}
-
-// HoldSendsAfter lets n more chat.postMessage calls through, then holds
-// the rest unanswered until Release.
-func (a *WebAPI) HoldSendsAfter(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = n
-}
-
-// Release answers held calls (with 503) and stops holding.
-func (a *WebAPI) Release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = -1
-	select {
-	case <-a.held:
-	default:
-		close(a.held)
-	}
-}
-
-// Sends counts the chat.postMessage calls received.
-func (a *WebAPI) Sends() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sends
 }
 
 func (a *WebAPI) serve(w http.ResponseWriter, r *http.Request) {
@@ -154,30 +123,14 @@ func (a *WebAPI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method == "chat.postMessage" {
-		if hold := a.countSend(); hold != nil {
-			<-hold
+		if hold := a.Enter(); hold != nil {
+			<-hold // released: answered 503, not recorded
 			writeAPI(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": "service_unavailable"}, nil)
 			return
 		}
 	}
 	status, answer, header := a.answer(method, r)
 	writeAPI(w, status, answer, header)
-}
-
-// countSend counts a send and returns a channel to wait on when it must be
-// held.
-func (a *WebAPI) countSend() chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sends++
-	if a.holdAfter < 0 {
-		return nil
-	}
-	if a.holdAfter > 0 {
-		a.holdAfter--
-		return nil
-	}
-	return a.held
 }
 
 func (a *WebAPI) answer(method string, r *http.Request) (int, map[string]any, http.Header) {
@@ -246,8 +199,7 @@ func (a *WebAPI) answer(method string, r *http.Request) (int, map[string]any, ht
 		if !need("chat:write") {
 			return missing("chat:write")
 		}
-		if a.failSends > 0 {
-			a.failSends--
+		if a.Fail() { // FailNextSends
 			return http.StatusInternalServerError, map[string]any{"ok": false, "error": "fatal_error"}, nil
 		}
 		user, ok := a.channels[r.Form.Get("channel")]

@@ -50,11 +50,19 @@ import (
 //     MaxMessageBytes) in a chat of an installation, and records each as
 //     a DM of the chat's user.
 //
+// Its SendGate counts the activities received, answered or not (Sends,
+// and Calls(APIActivities)). A failed one (FailNextSends) answers 502
+// BadGateway, which the Bot Connector asks callers to retry, once its
+// token is checked and after any FailNext answer; a held one
+// (HoldSendsAfter) is answered 503 ServiceUnavailable on Release, and is
+// not recorded.
+//
 // It is independent of package teams, so that it checks Herald's requests
 // against Microsoft's rules rather than Herald's own. All its methods are
 // safe for concurrent use.
 type IMAPI struct {
 	*httptest.Server
+	platformtest.SendGate
 
 	mu           sync.Mutex
 	tenant       string
@@ -72,10 +80,6 @@ type IMAPI struct {
 	dms          map[string][]json.RawMessage // by user id
 	calls        map[string]int               // by API
 	failNext     map[string][]imFailure       // by API
-	failSends    int
-	sends        int
-	holdAfter    int // -1: not holding
-	held         chan struct{}
 	activitySeq  int64
 	installedSeq int
 }
@@ -136,7 +140,7 @@ func NewIMAPI(t testing.TB) *IMAPI {
 		lifetime: TokenLifetime, tokens: map[string]*issuedToken{}, fetches: map[string]int{},
 		roles: slices.Clone(DefaultRoles), users: map[string]*dirUser{}, installs: map[string]map[string]string{},
 		chats: map[string]string{}, dms: map[string][]json.RawMessage{}, calls: map[string]int{}, failNext: map[string][]imFailure{},
-		holdAfter: -1, held: make(chan struct{}), activitySeq: time.Now().UnixMilli(),
+		activitySeq: time.Now().UnixMilli(),
 	}
 	a.catalog = []catalogApp{{ID: uuid.NewString(), ExternalID: a.clientID, DisplayName: "Herald", DistributionMethod: "organization"}}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
@@ -284,14 +288,6 @@ func (a *IMAPI) RejectCredentials() {
 	}
 }
 
-// FailNextSends makes the next n activities answer 502, which the Bot
-// Connector asks callers to retry.
-func (a *IMAPI) FailNextSends(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failSends += n
-}
-
 // FailNext queues an answer for the next request to api, given once its
 // token is checked (for APIToken, before the credentials are): status,
 // with code in the API's error body
@@ -302,35 +298,6 @@ func (a *IMAPI) FailNext(api string, status int, code string, header http.Header
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.failNext[api] = append(a.failNext[api], imFailure{status, code, header.Clone()})
-}
-
-// HoldSendsAfter lets n more activities through, then holds the rest
-// unanswered until Release.
-func (a *IMAPI) HoldSendsAfter(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = n
-}
-
-// Release answers the held activities with 503, unrecorded, and stops
-// holding.
-func (a *IMAPI) Release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = -1
-	select {
-	case <-a.held:
-	default:
-		close(a.held)
-	}
-	a.held = make(chan struct{})
-}
-
-// Sends counts the activities received, answered or not.
-func (a *IMAPI) Sends() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sends
 }
 
 // imReply is one answer of the fake.
@@ -359,7 +326,7 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if hold := a.countSend(); hold != nil {
-			<-hold
+			<-hold // released: answered 503, not recorded
 			reply = botFailure(http.StatusServiceUnavailable, "ServiceUnavailable", "The service is unavailable.")
 			break
 		}
@@ -746,21 +713,13 @@ func botFailure(status int, code, message string) imReply {
 	return imReply{status: status, body: map[string]any{"error": map[string]string{"code": code, "message": message}}}
 }
 
-// countSend counts an activity and returns a channel to wait on when it
-// must be held.
-func (a *IMAPI) countSend() chan struct{} {
+// countSend counts an activity, in Calls too, and returns a channel to
+// wait on when it must be held (SendGate.Enter).
+func (a *IMAPI) countSend() <-chan struct{} {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sends++
 	a.calls[APIActivities]++
-	if a.holdAfter < 0 {
-		return nil
-	}
-	if a.holdAfter > 0 {
-		a.holdAfter--
-		return nil
-	}
-	return a.held
+	a.mu.Unlock()
+	return a.Enter()
 }
 
 // activity answers POST /v3/conversations/{chat}/activities.
@@ -778,8 +737,7 @@ func (a *IMAPI) activity(r *http.Request, chat string, body []byte) imReply {
 		reply.header = f.header
 		return reply
 	}
-	if a.failSends > 0 {
-		a.failSends--
+	if a.Fail() { // FailNextSends
 		return botFailure(http.StatusBadGateway, "BadGateway", "The service is temporarily unavailable.")
 	}
 	user, ok := a.chats[chat]

@@ -90,8 +90,15 @@ type APIRequest struct {
 // identical to one it delivered within duplicate_check_interval (answering
 // ok), as WeCom does. It records every request and the messages each
 // member received. Its methods are safe for concurrent use.
+//
+// Its SendGate counts the message/send requests received, answered or not
+// (Sends). A failed one (FailNextSends) answers -1 "system busy" once its
+// token and body are checked, and nothing is delivered; a held one
+// (HoldSendsAfter) is answered -1 "system busy" on Release, and is never
+// delivered.
 type IMAPI struct {
 	*httptest.Server
+	platformtest.SendGate
 
 	mu         sync.Mutex
 	corpID     string
@@ -107,12 +114,8 @@ type IMAPI struct {
 	dms        map[string][]json.RawMessage
 	delivered  map[string]time.Time // body → when, for the duplicate check
 	failNext   map[string][]failure // call → queued answers
-	failSends  int
-	invalid    int // next sends that list their users in invaliduser
-	unlicensed int // … in unlicenseduser
-	sends      int
-	holdAfter  int // -1: not holding
-	held       chan struct{}
+	invalid    int                  // next sends that list their users in invaliduser
+	unlicensed int                  // … in unlicenseduser
 	requests   []APIRequest
 	hints      int
 }
@@ -136,7 +139,7 @@ func NewIMAPI(t testing.TB) *IMAPI {
 		secret:  platformtest.RandomString(43, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"),
 		now:     time.Now, lifetime: DefaultTokenLifetime,
 		tokens: map[string]*issued{}, members: map[string]Member{}, dms: map[string][]json.RawMessage{},
-		delivered: map[string]time.Time{}, failNext: map[string][]failure{}, holdAfter: -1, held: make(chan struct{}),
+		delivered: map[string]time.Time{}, failNext: map[string][]failure{},
 	}
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(func() { a.Release(); a.Close() })
@@ -247,14 +250,6 @@ func (a *IMAPI) TokenFetches() int {
 	return a.fetches
 }
 
-// FailNextSends makes the next n message/send calls answer -1 "system
-// busy" (after the token is checked); nothing is delivered.
-func (a *IMAPI) FailNextSends(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failSends += n
-}
-
 // FailNext queues an answer for the next call of call (one of the Call…
 // constants), given once the token is checked: errcode and errmsg, which
 // is decorated as WeCom does.
@@ -280,33 +275,6 @@ func (a *IMAPI) UnlicensedUserNext(n int) {
 	a.unlicensed += n
 }
 
-// HoldSendsAfter lets n more message/send calls through, then holds the
-// rest unanswered until Release; a held send is never delivered.
-func (a *IMAPI) HoldSendsAfter(n int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = n
-}
-
-// Release answers the held sends with -1 "system busy" and stops holding.
-func (a *IMAPI) Release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.holdAfter = -1
-	select {
-	case <-a.held:
-	default:
-		close(a.held)
-	}
-}
-
-// Sends counts the message/send requests received, answered or not.
-func (a *IMAPI) Sends() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sends
-}
-
 // Requests returns every request received, in order.
 func (a *IMAPI) Requests() []APIRequest {
 	a.mu.Lock()
@@ -328,8 +296,8 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call == CallMessageSend {
-		if hold := a.countSend(); hold != nil {
-			<-hold
+		if hold := a.Enter(); hold != nil {
+			<-hold // released: answered -1 "system busy", never delivered
 			a.mu.Lock()
 			rep := a.errcode(-1, "system busy", r)
 			a.mu.Unlock()
@@ -338,21 +306,6 @@ func (a *IMAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.write(w, r, a.answer(call, r, body))
-}
-
-// countSend counts a send and returns the channel a held one waits on.
-func (a *IMAPI) countSend() chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sends++
-	if a.holdAfter < 0 {
-		return nil
-	}
-	if a.holdAfter > 0 {
-		a.holdAfter--
-		return nil
-	}
-	return a.held
 }
 
 func (a *IMAPI) write(w http.ResponseWriter, _ *http.Request, rep answerFields) {
@@ -552,8 +505,7 @@ func (a *IMAPI) send(r *http.Request, body []byte, f map[string]json.RawMessage)
 	if raw, set := f["duplicate_check_interval"]; set && (json.Unmarshal(raw, &interval) != nil || interval <= 0 || interval > 4*3600) {
 		return a.errcode(CodeInvalidParameter, "invalid duplicate_check_interval", r)
 	}
-	if a.failSends > 0 {
-		a.failSends--
+	if a.Fail() { // FailNextSends
 		return a.errcode(-1, "system busy", r)
 	}
 	users := strings.Split(touser, "|")
