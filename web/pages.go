@@ -264,14 +264,24 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/projects/"+p.ProjectID+"/webhooks", "Webhook "+created.Title+" created.")
 }
 
-func (c *Console) editWebhook(w http.ResponseWriter, r *http.Request) {
+// webhook loads the project and the webhook the path names, or answers
+// with the error page.
+func (c *Console) webhook(w http.ResponseWriter, r *http.Request) (*herald.Project, *herald.Webhook, bool) {
 	p, ok := c.project(w, r)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	hook, err := c.svc.GetWebhook(r.Context(), p.ProjectID, chi.URLParam(r, "w"))
 	if err != nil {
 		c.fail(w, r, err)
+		return nil, nil, false
+	}
+	return p, hook, true
+}
+
+func (c *Console) editWebhook(w http.ResponseWriter, r *http.Request) {
+	p, hook, ok := c.webhook(w, r)
+	if !ok {
 		return
 	}
 	events := make([]string, len(hook.NotificationTypes))
@@ -336,13 +346,8 @@ func (c *Console) testWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) confirmDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	p, ok := c.project(w, r)
+	p, hook, ok := c.webhook(w, r)
 	if !ok {
-		return
-	}
-	hook, err := c.svc.GetWebhook(r.Context(), p.ProjectID, chi.URLParam(r, "w"))
-	if err != nil {
-		c.fail(w, r, err)
 		return
 	}
 	base := "/projects/" + p.ProjectID + "/webhooks"
