@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// batcher runs writes submitted concurrently in shared transactions (group
-// commit): while one batch commits, the next one gathers, so that under
-// load many writes share one commit — one fsync, one River insert — and at
-// low load each write runs alone, at once, without waiting for company.
+// batcher runs operations submitted concurrently in batches: writes in
+// shared transactions (group commit), reads in shared queries. While one
+// batch runs, the next one gathers, so that under load many writes share
+// one commit — one fsync, one River insert — and many reads one round
+// trip, and at low load each runs alone, at once, without waiting for
+// company.
 type batcher[T any] struct {
 	ops chan *batchOp[T]
 	// run executes a batch and sets each op's err.

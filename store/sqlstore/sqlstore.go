@@ -36,9 +36,10 @@ type Store[TTx any] struct {
 	box   *secret.Box
 	queue Enqueuer[TTx]
 	// publishes and records group the two writes of the delivery path into
-	// shared transactions (see batcher).
+	// shared transactions (see batcher); loads group its read.
 	publishes *batcher[*publishOp]
 	records   *batcher[*store.Record]
+	loads     *batcher[*loadOp]
 }
 
 var _ store.Store = (*Store[any])(nil)
@@ -51,6 +52,7 @@ func New[TTx any](db DB[TTx], box *secret.Box, q Enqueuer[TTx], writers int) *St
 	s := &Store[TTx]{db: db, box: box, queue: q}
 	s.publishes = newBatcher(max(writers, 1), maxBatch, s.runPublishes)
 	s.records = newBatcher(max(writers, 1), maxBatch, s.runRecords)
+	s.loads = newBatcher(max(writers, 1), maxBatch, s.runLoads)
 	return s
 }
 
@@ -63,11 +65,11 @@ func (s *Store[TTx]) Ping(ctx context.Context) error {
 	return s.db.QueryRow(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close stops the write batchers; the backend that opened the pool closes
-// it.
+// Close stops the batchers; the backend that opened the pool closes it.
 func (s *Store[TTx]) Close() error {
 	s.publishes.close()
 	s.records.close()
+	s.loads.close()
 	return nil
 }
 

@@ -260,9 +260,108 @@ func selectRows(rows int, types ...string) string {
 
 // ---- working deliveries
 
-// LoadWork returns a delivery with its event, project and webhook, in one
-// query.
+// LoadWork returns a delivery with its event, project and webhook. Loads
+// that arrive together share one query (see runLoads): under load, workers
+// starting on deliveries at once make one round trip instead of one each.
 func (s *Store[TTx]) LoadWork(ctx context.Context, deliveryID string) (*store.Work, error) {
+	op := &loadOp{id: deliveryID}
+	if err := s.loads.do(ctx, op); err != nil {
+		return nil, err
+	}
+	return op.work, nil
+}
+
+// loadOp is one LoadWork in a batch.
+type loadOp struct {
+	id   string
+	work *store.Work
+}
+
+// loadSizes are the numbers of ids a load query takes: a batch is padded to
+// the next one (repeating an id), so that only these few statements are
+// ever prepared.
+var loadSizes = []int{1, 2, 4, 8, 16, 32, maxBatch}
+
+// loadQueries holds the load statement for each of loadSizes.
+var loadQueries = func() map[int]string {
+	qs := map[int]string{}
+	for _, n := range loadSizes {
+		// The event is read by correlated subqueries keyed on both columns
+		// of its primary key: as a join, PostgreSQL's plan for a new (not
+		// yet analyzed) table scanned all of a project's events.
+		qs[n] = `SELECT ` + prefixed("d", deliveryColumns) + `, p.title, p.create_time, p.update_time,
+		(SELECT e.body FROM herald_event e WHERE e.project_id = d.project_id AND e.id = d.event_id),
+		(SELECT e.create_time FROM herald_event e WHERE e.project_id = d.project_id AND e.id = d.event_id),
+		w.id, ` + webhookOrDefaults + `
+		FROM herald_delivery d
+		JOIN herald_project p ON p.id = d.project_id
+		LEFT JOIN herald_webhook w ON w.project_id = d.project_id AND w.id = d.webhook_id
+		WHERE d.id IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+	}
+	return qs
+}()
+
+// runLoads reads the deliveries of a batch of loads in one query. An id
+// asked for twice in one batch (a job run twice at once) is read again on
+// its own, so that every caller gets a Work of its own.
+func (s *Store[TTx]) runLoads(ctx context.Context, ops []*batchOp[*loadOp]) {
+	first := map[string]*batchOp[*loadOp]{}
+	var ids []any
+	for _, op := range ops {
+		if _, seen := first[op.item.id]; !seen {
+			first[op.item.id] = op
+			ids = append(ids, op.item.id)
+		}
+	}
+	size := loadSizes[len(loadSizes)-1]
+	for _, n := range loadSizes {
+		if n >= len(ids) {
+			size = n
+			break
+		}
+	}
+	for len(ids) < size {
+		ids = append(ids, ids[len(ids)-1])
+	}
+	err := s.queryWork(ctx, loadQueries[size], ids, func(w *store.Work) {
+		first[w.Delivery.ID].item.work = w
+	})
+	for _, op := range ops {
+		switch {
+		case err != nil:
+			op.err = err
+		case op.item.work != nil:
+		case first[op.item.id] != op && first[op.item.id].item.work != nil:
+			// The same id again: read it once more, for this caller.
+			op.err = s.queryWork(ctx, loadQueries[1], []any{op.item.id}, func(w *store.Work) { op.item.work = w })
+		default:
+			op.err = herald.NotFoundf("delivery %q not found", op.item.id)
+		}
+	}
+}
+
+// queryWork runs a load query and gives each delivery it finds to found.
+func (s *Store[TTx]) queryWork(ctx context.Context, query string, ids []any, found func(*store.Work)) error {
+	rows, err := s.db.Query(ctx, query, ids...)
+	if err != nil {
+		return fmt.Errorf("load deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		w, err := s.scanWork(rows)
+		if err != nil {
+			return err
+		}
+		found(w)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load deliveries: %w", err)
+	}
+	return nil
+}
+
+// scanWork reads one row of a load query.
+func (s *Store[TTx]) scanWork(row Row) (*store.Work, error) {
 	var (
 		d                                              herald.Delivery
 		recipients, eventBody                          string
@@ -277,23 +376,9 @@ func (s *Store[TTx]) LoadWork(ctx context.Context, deliveryID string) (*store.Wo
 		&d.ScheduleAttempts, &d.Generation, &next, &d.LastError, &created, &updated, &delivered, &d.RouteReason,
 		&p.Title, &pCreated, &pUpdated, &eventBody, &eCreated, &hookID,
 	}
-	// The event is read by correlated subqueries keyed on both columns of
-	// its primary key: as a join, PostgreSQL's plan for a new (not yet
-	// analyzed) table scanned all of a project's events.
-	row := s.db.QueryRow(ctx, `SELECT `+prefixed("d", deliveryColumns)+`, p.title, p.create_time, p.update_time,
-		(SELECT e.body FROM herald_event e WHERE e.project_id = d.project_id AND e.id = d.event_id),
-		(SELECT e.create_time FROM herald_event e WHERE e.project_id = d.project_id AND e.id = d.event_id),
-		w.id, `+webhookOrDefaults+`
-		FROM herald_delivery d
-		JOIN herald_project p ON p.id = d.project_id
-		LEFT JOIN herald_webhook w ON w.project_id = d.project_id AND w.id = d.webhook_id
-		WHERE d.id = ?`, deliveryID)
 	err := scanWebhookInto(&sw, func(webhookDests ...any) error { return row.Scan(append(dests, webhookDests...)...) })
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, herald.NotFoundf("delivery %q not found", deliveryID)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
+		return nil, fmt.Errorf("load delivery: %w", err)
 	}
 	if err := fillDelivery(&d, recipients, next, delivered, created, updated); err != nil {
 		return nil, err

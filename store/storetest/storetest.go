@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteProjectCascades", testDeleteCascade},
 		{"Settings", testSettings},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"ConcurrentLoads", testConcurrentLoads},
 		{"IMSettings", testIMSettings},
 	}
 	for _, tc := range tests {
@@ -619,5 +620,49 @@ func testIMSettings(t *testing.T, s store.Store) {
 	mustCode(t, err, herald.CodeNotFound)
 	if _, err := s.GetIMSettings(ctx(t), herald.IMWeCom); err != nil {
 		t.Fatalf("deleting slack removed wecom: %v", err)
+	}
+}
+
+// Loads that arrive together are read together: each caller still gets
+// its own delivery (its own copy when two ask for the same one) or
+// NOT_FOUND, whatever else is in the batch.
+func testConcurrentLoads(t *testing.T, s store.Store) {
+	newProject(t, s, "p")
+	w := newWebhook(t, s, "p")
+	var ids []string
+	eventOf := map[string]string{}
+	for i := range 40 {
+		e, _ := publish(t, s, "p", fmt.Sprintf("e%d", i), w)
+		ids = append(ids, e.Deliveries[0].ID)
+		eventOf[e.Deliveries[0].ID] = e.EventID
+	}
+	const rounds = 3
+	asks := make([]string, 0, rounds*(len(ids)+5))
+	for range rounds {
+		asks = append(asks, ids...)
+		asks = append(asks, ids[0], ids[7], "missing-1", ids[7], "missing-2")
+	}
+	works := make([]*store.Work, len(asks))
+	errs := make([]error, len(asks))
+	var wg sync.WaitGroup
+	for i, id := range asks {
+		wg.Go(func() { works[i], errs[i] = s.LoadWork(ctx(t), id) })
+	}
+	wg.Wait()
+	seen := map[*herald.Delivery]bool{}
+	for i, id := range asks {
+		if strings.HasPrefix(id, "missing") {
+			mustCode(t, errs[i], herald.CodeNotFound)
+			continue
+		}
+		must(t, errs[i])
+		got := works[i]
+		if got.Delivery.ID != id || got.Webhook == nil || got.Webhook.URL != w.URL || got.Event.EventID != eventOf[id] {
+			t.Fatalf("load %s got %+v", id, got.Delivery)
+		}
+		if seen[got.Delivery] {
+			t.Fatalf("two callers share the Work of %s", id)
+		}
+		seen[got.Delivery] = true
 	}
 }
