@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -65,14 +64,7 @@ type Messenger struct {
 	c                                 *http.Client
 	api, oapi                         string
 	now                               func() time.Time
-
-	// fetching is held by the one caller fetching a token; the others
-	// wait for it and then use the token it got.
-	fetching chan struct{}
-
-	mu      sync.Mutex
-	token   string
-	refresh time.Time // when the cached token is to be replaced
+	tokens                            *platform.TokenCache
 }
 
 var _ platform.Messenger = (*Messenger)(nil)
@@ -81,11 +73,13 @@ var _ platform.Messenger = (*Messenger)(nil)
 // (AppKey) and s.ClientSecret (AppSecret) and its robot s.RobotCode,
 // calling e.DingTalkAPI and e.DingTalkOAPI through c.
 func NewMessenger(s *herald.IMSettings, c *http.Client, e platform.IMEndpoints) platform.Messenger {
-	return &Messenger{
+	m := &Messenger{
 		clientID: s.ClientID, clientSecret: s.ClientSecret, robotCode: s.RobotCode,
 		c: c, api: strings.TrimRight(e.DingTalkAPI, "/"), oapi: strings.TrimRight(e.DingTalkOAPI, "/"),
-		now: time.Now, fetching: make(chan struct{}, 1),
+		now: time.Now,
 	}
+	m.tokens = platform.NewTokenCache(func() time.Time { return m.now() }, m.fetchToken)
+	return m
 }
 
 // Validate fetches a new access token now, whatever is cached, so that it
@@ -93,7 +87,7 @@ func NewMessenger(s *herald.IMSettings, c *http.Client, e platform.IMEndpoints) 
 // that follow. It cannot check the robot code: DingTalk has no call that
 // reads a robot without sending a message.
 func (m *Messenger) Validate(ctx context.Context) error {
-	if _, err := m.newToken(ctx, false); err != nil {
+	if _, err := m.tokens.Fresh(ctx); err != nil {
 		return platform.IMErrorOf(tokenCall, err)
 	}
 	return nil
@@ -454,66 +448,26 @@ func (m *Messenger) exchange(ctx context.Context, host apiHost, path string, bod
 		if attempt > 0 || !tokenRefused(resp) {
 			return resp, nil
 		}
-		m.dropToken(token)
+		m.tokens.Drop(token)
 	}
 }
 
 // accessToken returns the cached token while it is fresh, or fetches one.
 func (m *Messenger) accessToken(ctx context.Context) (string, error) {
-	if token := m.cached(); token != "" {
-		return token, nil
-	}
-	return m.newToken(ctx, true)
-}
-
-// newToken fetches a token, one caller at a time, and caches it. With
-// reuse, a caller that waited for another's fetch takes the token that one
-// got instead of fetching again.
-func (m *Messenger) newToken(ctx context.Context, reuse bool) (string, error) {
-	select {
-	case m.fetching <- struct{}{}:
-	case <-ctx.Done():
-		return "", &platform.IMError{Kind: platform.IMTransient, Call: tokenCall, Message: "waiting for an access token: " + ctx.Err().Error()}
-	}
-	defer func() { <-m.fetching }()
-	if reuse {
-		if token := m.cached(); token != "" {
-			return token, nil
-		}
-	}
-	token, lifetime, err := m.fetchToken(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	token, err := m.tokens.Get(ctx)
 	if err != nil {
-		if platform.IMErrorOf("", err).Kind == platform.IMRejected {
-			m.token = ""
-		}
-		return "", err
+		return "", platform.IMErrorOf(tokenCall, err)
 	}
-	margin := tokenMargin
-	if lifetime <= 2*margin {
-		margin = lifetime / 2
-	}
-	m.token, m.refresh = token, m.now().Add(lifetime-margin)
 	return token, nil
 }
 
-func (m *Messenger) cached() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token == "" || !m.now().Before(m.refresh) {
-		return ""
+// useFor is how long a token that lives lifetime is used: until
+// tokenMargin before it expires, or half its life when that is shorter.
+func useFor(lifetime time.Duration) time.Duration {
+	if lifetime <= 2*tokenMargin {
+		return lifetime / 2
 	}
-	return m.token
-}
-
-// dropToken forgets token unless another caller has replaced it already.
-func (m *Messenger) dropToken(token string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token == token {
-		m.token = ""
-	}
+	return lifetime - tokenMargin
 }
 
 // fetchToken gets an access token for the app (POST
@@ -542,7 +496,7 @@ func (m *Messenger) fetchToken(ctx context.Context) (string, time.Duration, erro
 		if lifetime <= 0 {
 			lifetime = 2 * time.Hour // DingTalk's documented lifetime
 		}
-		return a.AccessToken, lifetime, nil
+		return a.AccessToken, useFor(lifetime), nil
 	}
 	a := apiAnswerOf(resp)
 	e := &platform.IMError{Kind: platform.IMPermanent, Call: tokenCall, HTTPStatus: resp.Status, Code: a.Code, Message: m.scrub(a.text())}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	lark "github.com/larksuite/oapi-sdk-go/v3"
@@ -94,14 +93,7 @@ type Messenger struct {
 	appSecret string
 	api       *lark.Client
 	now       func() time.Time
-
-	// fetching holds a value while a token is being fetched, so that
-	// concurrent calls wait for one fetch rather than each making one.
-	fetching chan struct{}
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	tokens    *platform.TokenCache
 }
 
 var _ platform.Messenger = (*Messenger)(nil)
@@ -125,7 +117,8 @@ func newMessenger(name string, s *herald.IMSettings, c *http.Client, base string
 	if c == nil {
 		c = &http.Client{}
 	}
-	m := &Messenger{name: name, appID: s.AppID, appSecret: s.AppSecret, now: time.Now, fetching: make(chan struct{}, 1)}
+	m := &Messenger{name: name, appID: s.AppID, appSecret: s.AppSecret, now: time.Now}
+	m.tokens = platform.NewTokenCache(func() time.Time { return m.now() }, m.fetchToken)
 	m.api = lark.NewClient(s.AppID, s.AppSecret,
 		lark.WithOpenBaseUrl(strings.TrimRight(base, "/")),
 		lark.WithHttpClient(recorder{c}),
@@ -140,12 +133,10 @@ func newMessenger(name string, s *herald.IMSettings, c *http.Client, base string
 // Validate fetches a new tenant token now, which checks the app id and
 // secret, and keeps it for the calls that follow.
 func (m *Messenger) Validate(ctx context.Context) error {
-	if err := m.lockFetch(ctx); err != nil {
-		return err
+	if _, err := m.tokens.Fresh(ctx); err != nil {
+		return m.tokenError(err)
 	}
-	defer m.unlockFetch()
-	_, err := m.refresh(ctx)
-	return err
+	return nil
 }
 
 // Lookup finds the user's open_id by email, then, when the email finds
@@ -300,7 +291,7 @@ func (m *Messenger) call(ctx context.Context, name string, send func(context.Con
 			return nil, err
 		}
 		if !retried && rep.hasCode && (rep.code == codeTokenInvalid || rep.code == codeTokenMissing) {
-			m.drop(token)
+			m.tokens.Drop(token)
 			continue
 		}
 		return rep, nil
@@ -414,60 +405,17 @@ func hint(msg, todo string) string {
 
 // tenantToken returns the cached tenant token, or fetches one.
 func (m *Messenger) tenantToken(ctx context.Context) (string, error) {
-	if token := m.cached(); token != "" {
-		return token, nil
-	}
-	if err := m.lockFetch(ctx); err != nil {
-		return "", err
-	}
-	defer m.unlockFetch()
-	// Another call may have fetched one while this one waited.
-	if token := m.cached(); token != "" {
-		return token, nil
-	}
-	return m.refresh(ctx)
-}
-
-func (m *Messenger) lockFetch(ctx context.Context) error {
-	select {
-	case m.fetching <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return &platform.IMError{Kind: platform.IMTransient, Call: callToken, Message: "waiting for the tenant token: " + ctx.Err().Error()}
-	}
-}
-
-func (m *Messenger) unlockFetch() { <-m.fetching }
-
-func (m *Messenger) cached() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token != "" && m.now().Before(m.expires) {
-		return m.token
-	}
-	return ""
-}
-
-// drop forgets token, unless another one has replaced it meanwhile.
-func (m *Messenger) drop(token string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token == token {
-		m.token = ""
-	}
-}
-
-// refresh fetches a new tenant token and caches it. Its caller holds
-// fetching.
-func (m *Messenger) refresh(ctx context.Context) (string, error) {
-	token, lifetime, err := m.fetchToken(ctx)
+	token, err := m.tokens.Get(ctx)
 	if err != nil {
-		return "", m.scrubErr(err)
+		return "", m.tokenError(err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.token, m.expires = token, m.now().Add(lifetime)
 	return token, nil
+}
+
+// tokenError is the IMError of a failed token fetch (or of a wait for
+// another call's fetch), scrubbed.
+func (m *Messenger) tokenError(err error) error {
+	return m.scrubErr(platform.IMErrorOf(callToken, err))
 }
 
 // fetchToken asks for a tenant token with the app id and secret, and
@@ -522,10 +470,7 @@ func lifetime(expire int) time.Duration {
 // scrub removes the app secret and the cached tenant token from s, should
 // an answer ever quote them.
 func (m *Messenger) scrub(s string) string {
-	m.mu.Lock()
-	token := m.token
-	m.mu.Unlock()
-	for _, secret := range []string{m.appSecret, token} {
+	for _, secret := range []string{m.appSecret, m.tokens.Current()} {
 		if len(secret) >= 8 {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}

@@ -39,8 +39,8 @@ type Messenger struct {
 	settings          herald.IMSettings
 	client            *http.Client
 	login, graph, bot string
-	graphToken        *tokenSource
-	botToken          *tokenSource
+	graphToken        *platform.TokenCache
+	botToken          *platform.TokenCache
 	now               func() time.Time
 
 	mu         sync.Mutex
@@ -64,8 +64,7 @@ func NewMessenger(s *herald.IMSettings, c *http.Client, e platform.IMEndpoints) 
 		login: strings.TrimRight(e.TeamsLogin, "/"), graph: strings.TrimRight(e.TeamsGraph, "/"), bot: strings.TrimRight(e.TeamsBot, "/"),
 		now: time.Now, chats: map[string]string{},
 	}
-	m.graphToken = &tokenSource{scope: graphScope, fetch: m.fetchToken, now: m.clock}
-	m.botToken = &tokenSource{scope: botScope, fetch: m.fetchToken, now: m.clock}
+	m.graphToken, m.botToken = m.tokens(graphScope), m.tokens(botScope)
 	return m
 }
 
@@ -98,8 +97,8 @@ var permissionOf = map[string]string{
 // checks the credentials, Graph's consent to read the catalog, and that the
 // app is published.
 func (m *Messenger) Validate(ctx context.Context) error {
-	for _, s := range []*tokenSource{m.graphToken, m.botToken} {
-		if _, err := s.get(ctx, true); err != nil {
+	for _, s := range []*platform.TokenCache{m.graphToken, m.botToken} {
+		if _, err := s.Fresh(ctx); err != nil {
 			return imError(callToken, err)
 		}
 	}
@@ -467,11 +466,11 @@ func (m *Messenger) graphJSON(ctx context.Context, call, method, path string, bo
 // On 401 — the token expired or was revoked — it drops the token, gets a
 // new one and sends the request once more. Its error is an *IMError: the
 // token endpoint's refusal, or IMTransient when no answer came.
-func (m *Messenger) call(ctx context.Context, s *tokenSource, method, target string, body []byte) (*platform.Response, error) {
+func (m *Messenger) call(ctx context.Context, s *platform.TokenCache, method, target string, body []byte) (*platform.Response, error) {
 	for attempt := 0; ; attempt++ {
-		token, err := s.get(ctx, false)
+		token, err := s.Get(ctx)
 		if err != nil {
-			return nil, err
+			return nil, platform.IMErrorOf(callToken, err)
 		}
 		header := http.Header{"Authorization": {"Bearer " + token}}
 		if body != nil {
@@ -482,7 +481,7 @@ func (m *Messenger) call(ctx context.Context, s *tokenSource, method, target str
 			return nil, &platform.IMError{Kind: platform.IMTransient, Message: m.scrub(err.Error())}
 		}
 		if resp.Status == http.StatusUnauthorized && attempt == 0 {
-			s.invalidate(token)
+			s.Drop(token)
 			continue
 		}
 		return resp, nil

@@ -3,11 +3,9 @@ package teams
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/platform"
@@ -34,95 +32,22 @@ type accessToken struct {
 	expiry time.Time
 }
 
-// tokenSource caches the app's token for one scope. Concurrent callers
-// share one fetch: the first starts it, the others wait for its result.
-type tokenSource struct {
-	scope string
-	fetch func(ctx context.Context, scope string) (accessToken, error)
-	now   func() time.Time
-
-	mu       sync.Mutex
-	token    accessToken
-	inFlight *tokenFetch
-}
-
-// tokenFetch is a fetch in progress; done is closed when token and err are
-// set.
-type tokenFetch struct {
-	done  chan struct{}
-	token accessToken
-	err   error
-}
-
-// get returns the cached token while it is not due for refresh, else a new
-// one. With fresh, it fetches a new token whatever the cache holds (joining
-// a fetch already under way, which is as fresh).
-func (s *tokenSource) get(ctx context.Context, fresh bool) (string, error) {
-	for {
-		s.mu.Lock()
-		if !fresh && s.token.value != "" && s.now().Before(s.token.expiry) {
-			v := s.token.value
-			s.mu.Unlock()
-			return v, nil
+// tokens returns the cache of the app's token for scope.
+func (m *Messenger) tokens(scope string) *platform.TokenCache {
+	return platform.NewTokenCache(m.clock, func(ctx context.Context) (string, time.Duration, error) {
+		tok, err := m.fetchToken(ctx, scope)
+		if err != nil {
+			return "", 0, err
 		}
-		f, leader := s.inFlight, false
-		if f == nil {
-			f, leader = &tokenFetch{done: make(chan struct{})}, true
-			s.inFlight = f
-		}
-		s.mu.Unlock()
-		if leader {
-			s.run(ctx, f)
-		}
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return "", platform.IMErrorOf(callToken, ctx.Err())
-		}
-		// A fetch that stopped because its starter gave up says nothing
-		// about the credentials: a caller still waiting tries itself.
-		if f.err != nil && !leader && ctx.Err() == nil && isContextError(f.err) {
-			continue
-		}
-		return f.token.value, f.err
-	}
-}
-
-func (s *tokenSource) run(ctx context.Context, f *tokenFetch) {
-	tok, err := s.fetch(ctx, s.scope)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err == nil {
 		// Kept until refreshEarly before it expires, or half its life when
 		// that is shorter (a token that lives two minutes or less).
+		life := tok.expiry.Sub(m.clock())
 		early := refreshEarly
-		if life := tok.expiry.Sub(s.now()); life < 2*refreshEarly {
+		if life < 2*refreshEarly {
 			early = life / 2
 		}
-		s.token = accessToken{value: tok.value, expiry: tok.expiry.Add(-early)}
-	}
-	s.inFlight = nil
-	f.token, f.err = tok, err
-	close(f.done)
-}
-
-// invalidate drops stale from the cache, when it still holds it: the
-// platform refused it (expired or revoked), and the next get fetches a new
-// one. A token another caller already replaced is kept.
-func (s *tokenSource) invalidate(stale string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token.value == stale {
-		s.token = accessToken{}
-	}
-}
-
-func isContextError(err error) bool {
-	var e *platform.IMError
-	if errors.As(err, &e) {
-		return strings.Contains(e.Message, context.Canceled.Error()) || strings.Contains(e.Message, context.DeadlineExceeded.Error())
-	}
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		return tok.value, life - early, nil
+	})
 }
 
 // tokenAnswer is the token endpoint's answer: the token, or an OAuth error.

@@ -62,7 +62,7 @@ const duplicateCheckInterval = 1800 // seconds
 //     *workwx.WorkwxClientError with the errcode. The SDK takes no context,
 //     so each lookup builds a throwaway client (no goroutines; cheap) whose
 //     transport binds the call's context.
-//   - The access token is Herald's own (tokenCache), handed to the SDK as
+//   - The access token is Herald's own (a platform.TokenCache), handed to the SDK as
 //     its ITokenProvider. The SDK's own token is fetched once and then kept
 //     for ever unless SpawnAccessTokenRefresher runs a goroutine that only a
 //     context stops; a Messenger has no Close (deliver.Messengers drops it
@@ -81,7 +81,8 @@ type Messenger struct {
 	secret  string
 	base    string // WeComAPI without a trailing slash
 	client  *http.Client
-	tokens  tokenCache
+	tokens  *platform.TokenCache
+	now     func() time.Time
 }
 
 var _ platform.Messenger = (*Messenger)(nil)
@@ -91,9 +92,9 @@ var _ platform.Messenger = (*Messenger)(nil)
 func NewMessenger(s *herald.IMSettings, c *http.Client, e platform.IMEndpoints) platform.Messenger {
 	m := &Messenger{
 		corpID: s.CorpID, agentID: s.AgentID, secret: s.Secret,
-		base: strings.TrimRight(e.WeComAPI, "/"), client: c,
+		base: strings.TrimRight(e.WeComAPI, "/"), client: c, now: time.Now,
 	}
-	m.tokens.init(m.fetchToken)
+	m.tokens = platform.NewTokenCache(func() time.Time { return m.now() }, m.fetchToken)
 	return m
 }
 
@@ -102,7 +103,7 @@ func NewMessenger(s *herald.IMSettings, c *http.Client, e platform.IMEndpoints) 
 // checks that agentId is the app of this secret and that WeCom takes calls
 // from Herald's IP address (the app's trusted IPs).
 func (m *Messenger) Validate(ctx context.Context) error {
-	token, err := m.tokens.fresh(ctx)
+	token, err := m.tokens.Fresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func (m *Messenger) lookup(ctx context.Context, call string, do func(*workwx.Wor
 		var we *workwx.WorkwxClientError
 		if errors.As(err, &we) {
 			if tokenRefused(we.Code) && attempt == 0 {
-				m.tokens.drop(used)
+				m.tokens.Drop(used)
 				continue
 			}
 			return "", m.classify(call, we.Code, we.Msg)
@@ -238,7 +239,7 @@ func (m *Messenger) sdk(ctx context.Context, used *string, do func(*workwx.Workw
 	app := workwx.New(m.corpID,
 		workwx.WithQYAPIHost(m.base),
 		workwx.WithHTTPClient(hc),
-		workwx.WithAccessTokenProvider(provider{ctx: ctx, tokens: &m.tokens, used: used}),
+		workwx.WithAccessTokenProvider(provider{ctx: ctx, tokens: m.tokens, used: used}),
 	).WithApp("", m.agentID) // no secret: the provider supplies the token
 	return do(app)
 }
@@ -273,12 +274,12 @@ func (b bound) RoundTrip(req *http.Request) (*http.Response, error) {
 // that token and not a newer one.
 type provider struct {
 	ctx    context.Context
-	tokens *tokenCache
+	tokens *platform.TokenCache
 	used   *string
 }
 
 func (p provider) GetToken(context.Context) (string, error) {
-	t, err := p.tokens.get(p.ctx)
+	t, err := p.tokens.Get(p.ctx)
 	*p.used = t
 	return t, err
 }
@@ -315,7 +316,7 @@ func (m *Messenger) Send(ctx context.Context, userID string, msg *message.Messag
 		return platform.Result{Outcome: herald.OutcomePermanent, Error: "rendering the WeCom message: " + err.Error()}
 	}
 	for attempt := 0; ; attempt++ {
-		token, err := m.tokens.get(ctx)
+		token, err := m.tokens.Get(ctx)
 		if err != nil {
 			r := platform.IMErrorOf("gettoken", err).Result()
 			r.RequestBody = string(body)
@@ -328,7 +329,7 @@ func (m *Messenger) Send(ctx context.Context, userID string, msg *message.Messag
 		var a sendAnswer
 		ie := m.read(call, resp, &a)
 		if ie == nil && tokenRefused(*a.Errcode) && attempt == 0 {
-			m.tokens.drop(token)
+			m.tokens.Drop(token)
 			continue
 		}
 		r := m.sendResult(call, resp, &a, ie, userID)
@@ -524,7 +525,24 @@ func (m *Messenger) fetchToken(ctx context.Context) (string, time.Duration, erro
 	if a.AccessToken == "" {
 		return "", 0, &platform.IMError{Kind: platform.IMTransient, Call: call, HTTPStatus: resp.Status, Message: "WeCom answered without an access_token"}
 	}
-	return a.AccessToken, time.Duration(a.ExpiresIn) * time.Second, nil
+	return a.AccessToken, useFor(time.Duration(a.ExpiresIn) * time.Second), nil
+}
+
+// defaultTokenLifetime is how long WeCom's access tokens live (expires_in,
+// 7200 s) when an answer does not say.
+const defaultTokenLifetime = 2 * time.Hour
+
+// tokenMargin is how long before its expiry a token is no longer used, so
+// that a call made just before the expiry does not reach WeCom just after
+// it: five minutes, or a tenth of a shorter lifetime.
+const tokenMargin = 5 * time.Minute
+
+// useFor is how long a token that lives lifetime is used.
+func useFor(lifetime time.Duration) time.Duration {
+	if lifetime <= 0 {
+		lifetime = defaultTokenLifetime
+	}
+	return lifetime - min(tokenMargin, lifetime/10)
 }
 
 // get sends a GET to the API path (with its query) and reads the answer.
@@ -557,7 +575,7 @@ func (m *Messenger) redact(s string) string {
 	if m.secret != "" {
 		s = strings.ReplaceAll(s, m.secret, "[redacted]")
 	}
-	if t := m.tokens.current(); t != "" {
+	if t := m.tokens.Current(); t != "" {
 		s = strings.ReplaceAll(s, t, "[redacted]")
 	}
 	return s

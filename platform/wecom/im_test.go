@@ -2,7 +2,6 @@ package wecom
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -508,7 +507,7 @@ func TestTokenIsCachedUntilShortlyBeforeItExpires(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
 	p.api.SetClock(clock)
-	p.m.tokens.now = clock
+	p.m.now = clock
 	u := herald.User{Email: "mia@example.com"}
 	p.api.AddUser(u)
 	lookup := func() {
@@ -690,46 +689,6 @@ func TestBaseURLWithAPath(t *testing.T) {
 	}
 	if res := m.Send(t.Context(), id, approvalMessage(), "key"); res.Outcome != herald.OutcomeSuccess {
 		t.Fatalf("result %+v", res)
-	}
-}
-
-// A waiter for the token gives up when its context ends, even while a
-// refresh is in flight.
-func TestTokenWaitEndsWithItsContext(t *testing.T) {
-	var c tokenCache
-	release := make(chan struct{})
-	c.init(func(ctx context.Context) (string, time.Duration, error) {
-		<-release
-		return "t1", time.Hour, nil
-	})
-	done := make(chan error)
-	go func() {
-		_, err := c.get(context.Background())
-		done <- err
-	}()
-	// Wait until the first call holds the refresh lock.
-	for len(c.refreshing) == 0 {
-		runtime.Gosched()
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := c.get(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("a waiter with a cancelled context got %v", err)
-	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if tok, err := c.get(t.Context()); tok != "t1" || err != nil {
-		t.Fatalf("cached token %q, %v", tok, err)
-	}
-	c.drop("other")
-	if c.usable() != "t1" {
-		t.Fatal("dropping another token dropped the cached one")
-	}
-	c.drop("t1")
-	if c.usable() != "" {
-		t.Fatal("the refused token is still cached")
 	}
 }
 
